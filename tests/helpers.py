@@ -1,0 +1,83 @@
+"""Test helpers: a client that fills in CSRF tokens, factories for rows, a login helper."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from flask.testing import FlaskClient
+
+from tripcomms.audit.operations import SystemActor
+from tripcomms.auth import operations as auth_ops
+from tripcomms.extensions import db
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+PASSWORD = "correct horse battery"
+FACTORY = SystemActor("test")
+
+
+class TripcommsClient(FlaskClient):
+    def csrf_token(self) -> str:
+        """The CSRF token of this client's session, read from a page as a browser would."""
+        page = self.get("/login", follow_redirects=True).get_data(as_text=True)
+        match = CSRF_META.search(page)
+        assert match, "no csrf-token meta tag on the page"
+        return match.group(1)
+
+    def post_form(self, url: str, data: dict | None = None, **kwargs):
+        """POST a form with a valid CSRF token, as the browser would send it."""
+        payload = {"csrf_token": self.csrf_token(), **(data or {})}
+        return self.post(url, data=payload, **kwargs)
+
+    def login(self, email: str, password: str = PASSWORD, **kwargs):
+        return self.post_form("/login", {"email": email, "password": password}, **kwargs)
+
+    def logout(self):
+        return self.post_form("/logout")
+
+
+@dataclass
+class UserRef:
+    """What a test needs of a user made by the factory, usable outside an app context."""
+
+    id: int
+    email: str
+    name: str
+    password: str = PASSWORD
+
+
+class Factory:
+    """Creates rows through the operations, so that tests see the same rules as users."""
+
+    _seq = itertools.count(1)
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def user(
+        self,
+        *roles: str,
+        email: str | None = None,
+        name: str | None = None,
+        password: str = PASSWORD,
+        personal_numbers: tuple[str, ...] = (),
+        active: bool = True,
+    ) -> UserRef:
+        n = next(self._seq)
+        roles = roles or ("office",)
+        email = email or f"{roles[0]}{n}@school.test"
+        name = name or f"{roles[0].title()} Person {n}"
+        with self.app.app_context():
+            user = auth_ops.create_user(
+                FACTORY,
+                email=email,
+                name=name,
+                roles=roles,
+                password=password,
+                personal_numbers=personal_numbers,
+            )
+            if not active:
+                user.active = False
+            db.session.commit()
+            return UserRef(user.id, user.email, user.name, password)

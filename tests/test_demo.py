@@ -1,0 +1,40 @@
+from click.testing import CliRunner
+
+from tripcomms.demo import DEMO_PASSWORD, DEMO_USERS, demo_command
+
+
+def test_demo_creates_a_fresh_seeded_database(tmp_path, monkeypatch):
+    import flask
+
+    monkeypatch.setattr(flask.Flask, "auto_find_instance_path", lambda self: str(tmp_path))
+    runner = CliRunner()
+    result = runner.invoke(demo_command, ["--no-serve"])
+    assert result.exit_code == 0, result.output
+    database = tmp_path / "demo.sqlite"
+    assert database.exists()
+    for email, *_ in DEMO_USERS:
+        assert email in result.output
+    assert DEMO_PASSWORD in result.output
+
+    # Every role can sign in to the seeded database.
+    from tests.helpers import TripcommsClient
+    from tripcomms import create_app
+    from tripcomms.demo import demo_config
+
+    app = create_app(demo_config(tmp_path, "127.0.0.1", 5000))
+    app.test_client_class = TripcommsClient
+    for email, name, _roles, _numbers in DEMO_USERS:
+        client = app.test_client()
+        assert client.login(email, DEMO_PASSWORD).status_code == 303, email
+        assert f"Hello, {name}" in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        from tripcomms.extensions import db
+
+        db.engine.dispose()
+
+    # An existing demo database is not replaced without --yes when nobody can be asked.
+    result = runner.invoke(demo_command, ["--no-serve"])
+    assert result.exit_code == 1
+    assert "exists; run again with --yes" in result.output
+    result = runner.invoke(demo_command, ["--no-serve", "--yes"])
+    assert result.exit_code == 0, result.output

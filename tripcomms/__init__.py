@@ -1,0 +1,88 @@
+"""tripcomms: school-trip communications inside the school's social media policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from tripcomms.config import load_config
+from tripcomms.extensions import csrf, db, limiter, login_manager, migrate
+from tripcomms.paths import MIGRATIONS_DIR, STATIC_DIR, TEMPLATES_DIR
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, CLI and error pages.
+
+    It has no side effects: it creates no tables, starts no threads and calls no network.
+    Raises ConfigError when a required setting is missing outside demo and test mode.
+    """
+    app = Flask(
+        __name__,
+        template_folder=str(TEMPLATES_DIR),
+        static_folder=str(STATIC_DIR),
+        instance_relative_config=True,
+    )
+    load_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    register_request_handling(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to see that page."
+    login_manager.login_message_category = "info"
+
+    # Every model module is imported so that the metadata (and Alembic) sees all tables.
+    from tripcomms import models  # noqa: F401
+    from tripcomms.auth.models import User
+
+    @login_manager.user_loader
+    def load_user(token: str) -> User | None:
+        user_id, _, session_token = token.partition(":")
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or not user.active or user.session_token != session_token:
+            return None
+        return user
+
+
+def register_blueprints(app: Flask) -> None:
+    from tripcomms import main
+    from tripcomms.auth.views import bp as auth_bp
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(auth_bp)
+
+
+def register_cli(app: Flask) -> None:
+    from tripcomms.audit.cli import audit_cli
+    from tripcomms.auth.cli import users_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(audit_cli)
+
+
+def register_request_handling(app: Flask) -> None:
+    from tripcomms.web import (
+        register_error_pages,
+        register_security_headers,
+        register_template_helpers,
+    )
+
+    if app.config["TRUSTED_PROXIES"]:
+        count = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    register_security_headers(app)
+    register_error_pages(app)
+    register_template_helpers(app)

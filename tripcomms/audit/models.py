@@ -1,0 +1,84 @@
+"""AuditEvent: one row per state change, each carrying the hash of the one before."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tripcomms.extensions import db
+from tripcomms.types import UTCDateTime, utcnow
+
+GENESIS_HASH = "0" * 64
+
+# One row (id 1) holding the chain's newest sequence number and hash. Writers update it first,
+# which takes a row lock on PostgreSQL and the write lock on SQLite, so two transactions can
+# never both extend the chain from the same event.
+audit_head = Table(
+    "audit_head",
+    db.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(40))  # "user", or a system actor's name
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    actor_user = relationship("User", lazy="joined")
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.seq} {self.action}>"
+
+    @property
+    def actor_display(self) -> str:
+        if self.actor_user is not None:
+            return self.actor_user.name
+        return self.actor
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(
+    prev_hash: str,
+    seq: int,
+    created_at: datetime,
+    actor_id: int | None,
+    actor: str,
+    action: str,
+    subject_type: str | None,
+    subject_id: str | None,
+    data: dict[str, Any],
+) -> str:
+    """SHA-256 over the previous hash and the event's canonical JSON."""
+    payload = canonical_json(
+        {
+            "seq": seq,
+            "at": created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor_id": actor_id,
+            "actor": actor,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "data": data,
+        }
+    )
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()

@@ -1,0 +1,149 @@
+"""Writing and checking the audit chain."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import select
+
+from tripcomms.audit.models import GENESIS_HASH, AuditEvent, audit_head, chain_hash
+from tripcomms.extensions import db
+from tripcomms.types import utcnow
+
+if TYPE_CHECKING:
+    from tripcomms.auth.models import User
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """Something other than a signed-in person that changes state: the clock, Twilio, the CLI."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+SYSTEM = SystemActor("system")
+CLI = SystemActor("cli")
+TWILIO = SystemActor("twilio")
+ANONYMOUS = SystemActor("anonymous")
+
+
+class _HasId(Protocol):
+    id: Any
+
+
+def _actor_fields(actor: User | SystemActor | None) -> tuple[int | None, str]:
+    if actor is None:
+        return None, ANONYMOUS.name
+    if isinstance(actor, SystemActor):
+        return None, actor.name
+    return actor.id, "user"
+
+
+def record(
+    actor: User | SystemActor | None,
+    action: str,
+    subject: _HasId | None = None,
+    **data: Any,
+) -> AuditEvent:
+    """Append an event to the chain inside the current transaction and return it.
+
+    ``data`` must be JSON-serialisable and should hold ids and digests, not message bodies or
+    phone numbers, so that retention can redact those without breaking the chain.
+    """
+    session = db.session
+    if subject is not None and getattr(subject, "id", None) is None:
+        session.flush()
+    actor_id, actor_name = _actor_fields(actor)
+    # Round-trip through JSON so that what we hash is exactly what the database hands back.
+    clean = json.loads(json.dumps(data, default=str))
+    seq, prev_hash = session.execute(
+        audit_head.update()
+        .where(audit_head.c.id == 1)
+        .values(seq=audit_head.c.seq + 1)
+        .returning(audit_head.c.seq, audit_head.c.hash)
+    ).one()
+    created_at = utcnow()
+    subject_type = subject.__tablename__ if subject is not None else None
+    subject_id = str(subject.id) if subject is not None else None
+    digest = chain_hash(
+        prev_hash, seq, created_at, actor_id, actor_name, action, subject_type, subject_id, clean
+    )
+    event = AuditEvent(
+        seq=seq,
+        created_at=created_at,
+        actor_id=actor_id,
+        actor=actor_name,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        data=clean,
+        prev_hash=prev_hash,
+        hash=digest,
+    )
+    session.add(event)
+    session.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
+    session.flush()
+    return event
+
+
+@dataclass
+class VerifyResult:
+    checked: int
+    bad_seq: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.bad_seq is None
+
+
+def verify_chain(batch_size: int = 10_000) -> VerifyResult:
+    """Recompute every hash in sequence order and compare it with the head row.
+
+    Returns the number checked and, on failure, the first bad sequence number and why.
+    """
+    cols = AuditEvent.__table__.c
+    stmt = (
+        select(
+            cols.seq,
+            cols.created_at,
+            cols.actor_id,
+            cols.actor,
+            cols.action,
+            cols.subject_type,
+            cols.subject_id,
+            cols.data,
+            cols.prev_hash,
+            cols.hash,
+        )
+        .order_by(cols.seq)
+        .execution_options(yield_per=batch_size)
+    )
+    expected_seq, last_hash, checked = 1, GENESIS_HASH, 0
+    result = db.session.execute(stmt)
+    try:
+        for row in result:
+            seq, created_at, actor_id, actor, action, stype, sid, data, prev_hash, digest = row
+            if seq != expected_seq:
+                return VerifyResult(checked, expected_seq, f"event {expected_seq} is missing")
+            if prev_hash != last_hash:
+                return VerifyResult(checked, seq, "it does not follow the event before it")
+            recomputed = chain_hash(
+                prev_hash, seq, created_at, actor_id, actor, action, stype, sid, data or {}
+            )
+            if recomputed != digest:
+                return VerifyResult(checked, seq, "its contents do not match its hash")
+            last_hash, expected_seq, checked = digest, seq + 1, checked + 1
+    finally:
+        result.close()
+    head_seq, head_hash = db.session.execute(
+        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+    ).one()
+    if head_seq != checked or head_hash != last_hash:
+        return VerifyResult(checked, checked + 1, f"the chain ends early: {head_seq} were written")
+    return VerifyResult(checked)

@@ -1,0 +1,123 @@
+"""Configuration: defaults < instance/config.py < TRIPCOMMS_* environment < create_app(config).
+
+Every setting named in the design's "Interfaces that stay stable" lives here with its default.
+Durations (RELAY_OPEN_BEFORE, ...) accept a ``timedelta``, a number of minutes, or a string
+such as ``"90m"``, ``"2h"`` or ``"7d"``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import click
+from flask import Flask
+
+
+class ConfigError(click.ClickException):
+    """A setting is missing or wrong; start-up stops with a one-line message.
+
+    It is a ClickException so that ``flask --app tripcomms ...`` and the ``tripcomms`` script
+    print the message on one line and exit non-zero instead of showing a traceback.
+    """
+
+
+class DefaultConfig:
+    SECRET_KEY: str | None = None
+    DATABASE_URL: str | None = None  # None: instance/tripcomms.sqlite
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    SMS_BACKEND = "twilio"
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: str | None = None
+    TWILIO_API_BASE_URL = "https://api.twilio.com"
+    TWILIO_TIMEOUT_SECONDS = 10
+    SCHOOL_NAME = "Our School"
+    OFFICE_PHONE = ""
+    NOTIFY_FROM = ""
+    SCHOOL_EMAIL_DOMAIN = ""
+    RELAY_OPEN_BEFORE: Any = timedelta(hours=2)
+    RELAY_GRACE_AFTER: Any = timedelta(hours=24)
+    NUMBER_COOLDOWN: Any = timedelta(days=7)
+    RESPONSE_TARGET_MINUTES = 30
+    RETENTION_DAYS = 400
+    SEND_IN_PROCESS = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
+    LOGIN_LIMIT_PER_ADDRESS = "30 per 15 minutes"
+    TRUSTED_PROXIES = 0  # how many reverse proxies set X-Forwarded-* in front of the app
+    PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 (a method name, not a password)
+    MIN_PASSWORD_LENGTH = 10
+    DEMO = False
+    TESTING = False
+
+    # Framework settings derived or fixed here.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+    WTF_CSRF_TIME_LIMIT = None  # a form left open on a phone all afternoon still submits
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+    RATELIMIT_HEADERS_ENABLED = False
+
+
+DURATION_SETTINGS = ("RELAY_OPEN_BEFORE", "RELAY_GRACE_AFTER", "NUMBER_COOLDOWN")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(name: str, value: Any) -> timedelta:
+    """Turn a duration setting into a timedelta; raise ConfigError naming the setting."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(minutes=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ConfigError(f"{name} must be a duration such as 90m, 2h or 7d, not {value!r}")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def load_config(app: Flask, config: dict[str, Any] | None = None) -> None:
+    """Fill ``app.config`` from all sources, then derive and check the settings."""
+    app.config.from_object(DefaultConfig)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("TRIPCOMMS")
+    if config:
+        app.config.update(config)
+    _derive(app)
+    _check(app)
+
+
+def _derive(app: Flask) -> None:
+    cfg = app.config
+    for name in DURATION_SETTINGS:
+        cfg[name] = parse_duration(name, cfg[name])
+    if not cfg.get("DATABASE_URL"):
+        cfg["DATABASE_URL"] = "sqlite:///" + f"{app.instance_path}/tripcomms.sqlite"
+    cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    cfg["PUBLIC_BASE_URL"] = str(cfg["PUBLIC_BASE_URL"]).rstrip("/")
+    cfg["SESSION_COOKIE_SECURE"] = cfg["PUBLIC_BASE_URL"].startswith("https://")
+    cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]
+    cfg["RATELIMIT_ENABLED"] = cfg.get("RATELIMIT_ENABLED", True)
+
+
+def _check(app: Flask) -> None:
+    cfg = app.config
+    if cfg["SMS_BACKEND"] not in ("twilio", "simulator"):
+        raise ConfigError(
+            f"SMS_BACKEND must be 'twilio' or 'simulator', not {cfg['SMS_BACKEND']!r}"
+        )
+    if cfg["TESTING"] or cfg["DEMO"]:
+        return
+    if not cfg.get("SECRET_KEY"):
+        raise ConfigError(
+            "SECRET_KEY is not set: put it in instance/config.py or TRIPCOMMS_SECRET_KEY"
+        )
+    if cfg["SMS_BACKEND"] == "twilio":
+        for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+            if not cfg.get(name):
+                raise ConfigError(
+                    f"{name} is not set (SMS_BACKEND is 'twilio'): put it in "
+                    f"instance/config.py or TRIPCOMMS_{name}"
+                )

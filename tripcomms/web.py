@@ -1,0 +1,103 @@
+"""Request-wide behaviour: security headers, error pages, template helpers."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from tripcomms.auth.models import Role
+from tripcomms.localtime import format_local
+from tripcomms.mobile import display_number, mask_number
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+        )
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+ERROR_TEXT = {
+    400: ("Bad request", "The request could not be understood. Go back and try again."),
+    403: ("Not allowed", "Your account does not have the role needed for this page."),
+    404: ("Not found", "There is nothing here, or it is not yours to see."),
+    405: ("Not allowed", "That page does not take that kind of request."),
+    413: ("Too large", "That upload is too large. Files must be under 10 MB."),
+    429: (
+        "Too many attempts",
+        "Too many attempts in a short time. Wait 15 minutes and try again, "
+        "or ask the office to reset your password.",
+    ),
+    500: (
+        "Something went wrong",
+        "Nothing you entered was saved by the failed request. Try again; if it keeps "
+        "happening, tell the school office.",
+    ),
+}
+
+
+def register_error_pages(app: Flask) -> None:
+    def render(code: int, detail: str | None = None):
+        title, text = ERROR_TEXT[code]
+        return render_template(
+            "errors/error.html", code=code, title=title, text=detail or text
+        ), code
+
+    for code in ERROR_TEXT:
+        app.register_error_handler(code, lambda err, code=code: render(code))
+
+    @app.errorhandler(CSRFError)
+    def _csrf(err):
+        return render(
+            400,
+            "This form had expired or did not come from this site, so nothing was saved. "
+            "Go back, reload the page and try again.",
+        )
+
+
+# The main menu: (label, endpoint, roles that see it). Packages add their entries here.
+NAV_ITEMS: list[tuple[str, str, tuple[Role, ...]]] = [
+    ("Staff accounts", "auth.users", (Role.ADMIN,)),
+]
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.add_template_filter(format_local, "localtime")
+    app.add_template_filter(display_number, "phone")
+    app.add_template_filter(mask_number, "masked")
+
+    @app.context_processor
+    def _globals():
+        items = []
+        if current_user.is_authenticated:
+            items = [
+                {"label": label, "endpoint": endpoint}
+                for label, endpoint, roles in NAV_ITEMS
+                if endpoint in app.view_functions and current_user.has_role(*roles)
+            ]
+        return {"school_name": app.config["SCHOOL_NAME"], "nav_items": items}
