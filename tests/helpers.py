@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask.testing import FlaskClient
 
 from tripcomms.audit.operations import SystemActor
 from tripcomms.auth import operations as auth_ops
 from tripcomms.extensions import db
+from tripcomms.types import utcnow
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 PASSWORD = "correct horse battery"
@@ -81,3 +83,40 @@ class Factory:
                 user.active = False
             db.session.commit()
             return UserRef(user.id, user.email, user.name, password)
+
+    def trip(
+        self,
+        leader: UserRef | None = None,
+        *,
+        title: str | None = None,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+        staff: tuple[UserRef, ...] = (),
+        destination: str = "Science Museum",
+    ) -> int:
+        """A trip (in progress now unless times are given); returns its id."""
+        from tripcomms.auth.models import User
+        from tripcomms.trips import operations as trip_ops
+
+        leader = leader or self.user("leader")
+        starts_at = starts_at or utcnow() - timedelta(hours=1)
+        ends_at = ends_at or starts_at + timedelta(hours=8)
+        with self.app.app_context():
+            trip = trip_ops.create_trip(
+                FACTORY,
+                title=title or f"Trip {next(self._seq)}",
+                starts_at=starts_at,
+                ends_at=ends_at,
+                leader=db.session.get(User, leader.id),
+                staff=[db.session.get(User, s.id) for s in staff],
+                destination=destination,
+            )
+            db.session.commit()
+            return trip.id
+
+
+def local(text: str):
+    """A London wall-clock time as stored (UTC)."""
+    from tripcomms.localtime import parse_local
+
+    return parse_local(text)

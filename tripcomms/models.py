@@ -2,5 +2,27 @@
 
 from tripcomms.audit.models import AuditEvent, audit_head
 from tripcomms.auth.models import StaffNumber, User, UserRole
+from tripcomms.trips.models import (
+    Contact,
+    ContactLink,
+    Pupil,
+    Trip,
+    TripContact,
+    TripPupil,
+    trip_staff,
+)
 
-__all__ = ["AuditEvent", "StaffNumber", "User", "UserRole", "audit_head"]
+__all__ = [
+    "AuditEvent",
+    "Contact",
+    "ContactLink",
+    "Pupil",
+    "StaffNumber",
+    "Trip",
+    "TripContact",
+    "TripPupil",
+    "User",
+    "UserRole",
+    "audit_head",
+    "trip_staff",
+]

@@ -1,0 +1,1 @@
+"""Trips, pupils, parents and carers, and roster import."""
