@@ -60,16 +60,20 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from tripcomms import main
     from tripcomms.auth.views import bp as auth_bp
+    from tripcomms.trips.views import bp as trips_bp
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(trips_bp)
 
 
 def register_cli(app: Flask) -> None:
     from tripcomms.audit.cli import audit_cli
     from tripcomms.auth.cli import users_cli
+    from tripcomms.trips.cli import trips_cli
 
     app.cli.add_command(users_cli)
+    app.cli.add_command(trips_cli)
     app.cli.add_command(audit_cli)
 
 

@@ -30,3 +30,13 @@ def parse_local(text: str, *, what: str = "time") -> datetime:
 def format_local(value: datetime | None, fmt: str = "%a %d %b %Y %H:%M") -> str:
     local = to_local(value)
     return local.strftime(fmt) if local else ""
+
+
+def local_to_utc(naive: datetime) -> datetime:
+    """A wall-clock time typed in the UK (as a form gives it) as an aware UTC datetime."""
+    return naive.replace(tzinfo=LONDON).astimezone(UTC)
+
+
+def utc_to_local_naive(value: datetime) -> datetime:
+    """For filling a datetime-local input."""
+    return value.astimezone(LONDON).replace(tzinfo=None)
