@@ -28,8 +28,15 @@ def test_demo_creates_a_fresh_seeded_database(tmp_path, monkeypatch):
         assert client.login(email, DEMO_PASSWORD).status_code == 303, email
         assert f"Hello, {name}" in client.get("/").get_data(as_text=True)
     with app.app_context():
-        from tripcomms.extensions import db
+        from sqlalchemy import func, select
 
+        from tripcomms.extensions import db
+        from tripcomms.trips.models import Contact, Pupil, Trip, TripState
+
+        trips = db.session.scalars(select(Trip).order_by(Trip.starts_at)).all()
+        assert [t.state for t in trips] == [TripState.IN_PROGRESS, TripState.PLANNED]
+        assert db.session.scalar(select(func.count()).select_from(Pupil)) == 30
+        assert db.session.scalar(select(func.count()).select_from(Contact)) == 45
         db.engine.dispose()
 
     # An existing demo database is not replaced without --yes when nobody can be asked.

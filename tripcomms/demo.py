@@ -48,14 +48,107 @@ def remove_database(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+FIRST_NAMES = [
+    "Amelia",
+    "Oliver",
+    "Isla",
+    "George",
+    "Ava",
+    "Noah",
+    "Mia",
+    "Arthur",
+    "Ivy",
+    "Leo",
+    "Freya",
+    "Oscar",
+    "Lily",
+    "Harry",
+    "Grace",
+    "Jack",
+    "Sofia",
+    "Charlie",
+    "Ella",
+    "Theo",
+    "Rosie",
+    "Muhammad",
+    "Poppy",
+    "Alfie",
+    "Evie",
+    "Jacob",
+    "Zara",
+    "Finley",
+    "Maya",
+    "Henry",
+]
+LAST_NAMES = [
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Patel",
+    "Robinson",
+    "Wright",
+    "Thompson",
+    "Evans",
+    "Walker",
+    "White",
+    "Roberts",
+    "Green",
+    "Hall",
+    "Wood",
+    "Jackson",
+    "Clarke",
+    "Khan",
+    "Lewis",
+    "Harris",
+    "Martin",
+    "Cooper",
+    "Hill",
+    "Ward",
+    "Morris",
+    "Moore",
+]
+CARER_FIRST = ["Sarah", "James", "Emma", "David", "Laura", "Mark", "Priya", "Tom", "Nadia"]
+
+
+def demo_roster(pupils: range) -> bytes:
+    """A roster CSV: 30 pupils, the first 15 with two contacts, 45 contacts in all."""
+    lines = [
+        "pupil_first_name,pupil_last_name,year_group,contact_name,relationship,mobile,"
+        "image_restricted,no_contact"
+    ]
+    for i in pupils:
+        first, last = FIRST_NAMES[i], LAST_NAMES[i]
+        restricted = "yes" if i in (4, 17) else "no"
+        parents = [("mother", 0), ("father", 1)] if i < 15 else [("carer", 0)]
+        for relationship, n in parents:
+            carer = f"{CARER_FIRST[(i + n * 4) % len(CARER_FIRST)]} {last}"
+            no_contact = "yes" if (i, n) == (9, 1) else "no"
+            mobile = f"+4474{i:02d}{n}{i * 37 % 1000:03d}00"
+            lines.append(
+                f"{first},{last},Year {5 + i % 2},{carer},{relationship},{mobile},"
+                f"{restricted},{no_contact}"
+            )
+    return ("\n".join(lines) + "\n").encode()
+
+
 def seed(app) -> list[tuple[str, str, str]]:
     """Fill an empty, migrated demo database. Returns (role, email, password) for each login."""
+    from datetime import timedelta
+
     from tripcomms.auth import operations as auth_ops
     from tripcomms.extensions import db
+    from tripcomms.trips import operations as trip_ops
+    from tripcomms.types import utcnow
 
     logins = []
+    users = {}
     for email, name, roles, numbers in DEMO_USERS:
-        auth_ops.create_user(
+        users[email] = auth_ops.create_user(
             DEMO,
             email=email,
             name=name,
@@ -64,6 +157,29 @@ def seed(app) -> list[tuple[str, str, str]]:
             personal_numbers=numbers,
         )
         logins.append((", ".join(roles), email, DEMO_PASSWORD))
+
+    now = utcnow().replace(second=0, microsecond=0)
+    today = trip_ops.create_trip(
+        DEMO,
+        title="Year 5 and 6 Science Museum",
+        destination="Science Museum, London",
+        starts_at=now - timedelta(hours=2),
+        ends_at=now + timedelta(hours=6),
+        leader=users["leader@demo.school"],
+        staff=[users["teacher@demo.school"]],
+        notes="Coach leaves from the school gates. Packed lunches.",
+    )
+    next_week = trip_ops.create_trip(
+        DEMO,
+        title="Year 6 Forest School",
+        destination="Hollybank Woods",
+        starts_at=now + timedelta(days=7),
+        ends_at=now + timedelta(days=7, hours=7),
+        leader=users["teacher@demo.school"],
+        staff=[users["leader@demo.school"]],
+    )
+    trip_ops.import_roster(DEMO, today, demo_roster(range(30)))
+    trip_ops.import_roster(DEMO, next_week, demo_roster(range(1, 30, 2)))
     db.session.commit()
     return logins
 
