@@ -8,6 +8,7 @@ the same code path as production. The gateway never retries: it classifies each 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator, Mapping
@@ -17,8 +18,13 @@ from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
 import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import (
+    TwilioException,
+    TwilioRestException,
+    TwilioServiceException,
+)
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from tripcomms.config import ConfigError
@@ -100,16 +106,28 @@ def classify(http_status: int | None, code: int | None) -> ErrorKind:
     return ErrorKind.REJECTED
 
 
-def _api_error(action: str, exc: TwilioRestException | TwilioServiceException) -> GatewayError:
-    status = int(exc.status)
+def _api_error(action: str, http_status: int, code: object) -> GatewayError:
     # Without a Twilio error body the library puts the HTTP status in ``code``; Twilio's own
     # codes have five digits, so a smaller one is no code at all.
-    code = exc.code if isinstance(exc.code, int) and exc.code >= 10000 else None
-    kind = classify(status, code)
-    detail = f"HTTP {status}" + (f", Twilio error {code}" if code else "")
+    twilio_code = code if isinstance(code, int) and code >= 10000 else None
+    kind = classify(http_status, twilio_code)
+    detail = f"HTTP {http_status}" + (f", Twilio error {twilio_code}" if twilio_code else "")
     return GatewayError(
-        kind, f"{action}: {_KIND_TEXT[kind]} ({detail})", code=code, http_status=status
+        kind, f"{action}: {_KIND_TEXT[kind]} ({detail})", code=twilio_code, http_status=http_status
     )
+
+
+def _page_error(action: str, exc: TwilioException) -> GatewayError:
+    """A list page that failed: the library raises a bare TwilioException carrying the
+    response, so the status and code are read from that response."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    if not isinstance(response, Response):
+        return GatewayError(ErrorKind.REJECTED, f"{action}: the Twilio library refused the call")
+    try:
+        code = json.loads(response.text).get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return _api_error(action, int(response.status_code), code)
 
 
 @contextmanager
@@ -117,10 +135,12 @@ def _translated_errors(action: str) -> Iterator[None]:
     """Turn the library's and the network's exceptions into GatewayError."""
     try:
         yield
+    # ``from None``: Twilio's own message can quote the phone number, and a logged
+    # traceback would carry it into the logs.
     except (TwilioRestException, TwilioServiceException) as exc:
-        # ``from None``: Twilio's own message can quote the phone number, and a logged
-        # traceback would carry it into the logs.
-        raise _api_error(action, exc) from None
+        raise _api_error(action, int(exc.status), exc.code) from None
+    except TwilioException as exc:
+        raise _page_error(action, exc) from None
     except requests.Timeout as exc:
         raise GatewayError(ErrorKind.RETRYABLE, f"{action}: Twilio did not answer in time") from exc
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
