@@ -33,9 +33,7 @@ def test_status_callbacks_arrive_signed_in_order(gateway, sim, twilio_number, re
     assert sim.deliveries(result.sid) == 1
 
 
-def test_an_undeliverable_number_ends_undelivered_with_30003(
-    gateway, sim, twilio_number, receiver
-):
+def test_an_undeliverable_number_ends_undelivered_with_30003(gateway, sim, twilio_number, receiver):
     sim.make_undeliverable(PARENT)
     result = gateway.send(PARENT, TWILIO_NUMBER, "hello", receiver.url + "/status")
 

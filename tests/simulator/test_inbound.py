@@ -162,9 +162,7 @@ def test_no_reply_without_a_good_twiml_message(sim, receiver, number_sid, twiml,
     assert [t.direction for t in sim.texts_for(PARENT)] == ["sent"]
 
 
-def test_stop_opts_the_handset_out_and_start_back_in(
-    app, gateway, sim, receiver, number_sid
-):
+def test_stop_opts_the_handset_out_and_start_back_in(app, gateway, sim, receiver, number_sid):
     sim.send_from_handset(PARENT, TWILIO_NUMBER, " stop ")
     assert sim.is_opted_out(PARENT, TWILIO_NUMBER)
 
