@@ -110,8 +110,9 @@ def test_wrong_credentials_are_rejected_with_20003(live_sim, twilio_number, acco
             20003,
             401,
         )
-        with pytest.raises(GatewayError, match="HTTP 401"):
+        with pytest.raises(GatewayError, match="HTTP 401") as listing:
             gateway.list_numbers()
+        assert (listing.value.kind, listing.value.code) == (ErrorKind.REJECTED, 20003)
 
 
 @pytest.mark.parametrize(

@@ -132,11 +132,14 @@ def _page_error(action: str, exc: TwilioException) -> GatewayError:
 
 @contextmanager
 def _translated_errors(action: str) -> Iterator[None]:
-    """Turn the library's and the network's exceptions into GatewayError."""
+    """Turn the library's and the network's exceptions into GatewayError.
+
+    API errors are raised ``from None``: Twilio's own message can quote the phone number, and a
+    logged traceback would carry it into the logs. Anything else (a bad base URL, a refused
+    connection to a forbidden host in tests) propagates unchanged.
+    """
     try:
         yield
-    # ``from None``: Twilio's own message can quote the phone number, and a logged
-    # traceback would carry it into the logs.
     except (TwilioRestException, TwilioServiceException) as exc:
         raise _api_error(action, int(exc.status), exc.code) from None
     except TwilioException as exc:
