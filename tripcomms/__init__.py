@@ -60,11 +60,13 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from tripcomms import main
     from tripcomms.auth.views import bp as auth_bp
+    from tripcomms.simulator import register_simulator
     from tripcomms.trips.views import bp as trips_bp
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(trips_bp)
+    register_simulator(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -1,0 +1,3 @@
+from tests.simulator.fixtures import gateway, live_sim, receiver, sim, twilio_number
+
+__all__ = ["gateway", "live_sim", "receiver", "sim", "twilio_number"]

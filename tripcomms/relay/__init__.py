@@ -1,0 +1,1 @@
+"""The relay: proxy numbers, messages, webhooks, routing, outbox and the SMS gateway."""
