@@ -60,22 +60,31 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from tripcomms import main
     from tripcomms.auth.views import bp as auth_bp
+    from tripcomms.relay.views import bp as relay_bp
+    from tripcomms.relay.views import start_sender_on_first_request
+    from tripcomms.relay.webhooks import bp as twilio_bp
     from tripcomms.simulator import register_simulator
     from tripcomms.trips.views import bp as trips_bp
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(trips_bp)
+    app.register_blueprint(relay_bp)
+    app.register_blueprint(twilio_bp)
     register_simulator(app)
+    start_sender_on_first_request(app)
 
 
 def register_cli(app: Flask) -> None:
     from tripcomms.audit.cli import audit_cli
     from tripcomms.auth.cli import users_cli
+    from tripcomms.relay.cli import numbers_cli, worker_command
     from tripcomms.trips.cli import trips_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(trips_cli)
+    app.cli.add_command(numbers_cli)
+    app.cli.add_command(worker_command)
     app.cli.add_command(audit_cli)
 
 

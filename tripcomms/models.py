@@ -2,6 +2,14 @@
 
 from tripcomms.audit.models import AuditEvent, audit_head
 from tripcomms.auth.models import StaffNumber, User, UserRole
+from tripcomms.relay.models import (
+    Broadcast,
+    DeliveryEvent,
+    Message,
+    NumberAllocation,
+    OptOut,
+    ProxyNumber,
+)
 from tripcomms.trips.models import (
     Contact,
     ContactLink,
@@ -14,8 +22,14 @@ from tripcomms.trips.models import (
 
 __all__ = [
     "AuditEvent",
+    "Broadcast",
     "Contact",
     "ContactLink",
+    "DeliveryEvent",
+    "Message",
+    "NumberAllocation",
+    "OptOut",
+    "ProxyNumber",
     "Pupil",
     "StaffNumber",
     "Trip",

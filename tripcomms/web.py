@@ -83,6 +83,8 @@ def register_error_pages(app: Flask) -> None:
 # The main menu: (label, endpoint, roles that see it). Packages add their entries here.
 NAV_ITEMS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Trips", "trips.index", (Role.LEADER, Role.OFFICE, Role.AUDITOR)),
+    ("Texts to review", "relay.review", (Role.OFFICE,)),
+    ("Trip numbers", "relay.number_admin", (Role.ADMIN,)),
     ("Staff accounts", "auth.users", (Role.ADMIN,)),
 ]
 

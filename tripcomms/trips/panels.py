@@ -28,13 +28,18 @@ class TripPanel:
     order: int
 
 
-READINESS_CHECKS: list[Callable[[Trip], ReadinessItem]] = []
+READINESS_CHECKS: list[tuple[int, Callable[[Trip], ReadinessItem]]] = []
 TRIP_PANELS: list[TripPanel] = []
 
 
-def readiness_check(fn: Callable[[Trip], ReadinessItem]) -> Callable[[Trip], ReadinessItem]:
-    READINESS_CHECKS.append(fn)
-    return fn
+def readiness_check(order: int):
+    """Register a check; checks are listed by ``order`` (roster 10, phones 20, number 30)."""
+
+    def decorator(fn: Callable[[Trip], ReadinessItem]) -> Callable[[Trip], ReadinessItem]:
+        READINESS_CHECKS.append((order, fn))
+        return fn
+
+    return decorator
 
 
 def trip_panel(template: str, order: int = 50):
@@ -48,7 +53,7 @@ def trip_panel(template: str, order: int = 50):
 
 
 def readiness(trip: Trip) -> list[ReadinessItem]:
-    return [check(trip) for check in READINESS_CHECKS]
+    return [check(trip) for _, check in sorted(READINESS_CHECKS, key=lambda c: c[0])]
 
 
 def panels(trip: Trip, user: User) -> list[dict[str, Any]]:

@@ -179,7 +179,7 @@ def roster(trip_id: int):
 # --- Contributions to other pages ------------------------------------------------------------
 
 
-@readiness_check
+@readiness_check(order=10)
 def _roster_ready(trip: Trip) -> ReadinessItem:
     count = queries.active_contact_count(trip)
     if count:

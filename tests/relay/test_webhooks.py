@@ -1,0 +1,173 @@
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.helpers import TripcommsClient
+from tests.live import serve
+from tests.relay.scenario import SCHOOL_PHONE, TRIP_NUMBER, e164
+from tripcomms.audit.models import AuditEvent
+from tripcomms.extensions import db
+from tripcomms.relay.models import DeliveryEvent, Kind, Message, Status
+
+MARY = e164(1)
+
+
+def params(sid="SM" + "a" * 32, body="hello"):
+    return {"MessageSid": sid, "From": MARY, "To": TRIP_NUMBER, "Body": body, "NumMedia": "0"}
+
+
+def message_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Message))
+
+
+@pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl"])
+def test_unsigned_or_badly_signed_webhooks_are_refused_and_audited(scenario, app, signature):
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    response = scenario.client.post("/twilio/sms", data=params(), headers=headers)
+    assert response.status_code == 403
+    assert message_count(app) == 0
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()))
+        assert event.action == "webhook.bad_signature"
+        assert MARY not in str(event.data)
+
+
+def test_signed_with_the_wrong_token_is_refused(scenario, app):
+    from twilio.request_validator import RequestValidator
+
+    data = params()
+    bad = RequestValidator("someone-elses-token").compute_signature(
+        app.config["PUBLIC_BASE_URL"] + "/twilio/sms", data
+    )
+    assert scenario.post("/twilio/sms", data, signature=bad).status_code == 403
+    assert message_count(app) == 0
+
+
+def test_signature_is_checked_against_the_public_url_not_the_local_one(scenario, app):
+    app.config["PUBLIC_BASE_URL"] = "https://trips.school.example"
+    data = params()
+    response = scenario.client.post(
+        "/twilio/sms", data=data, headers={"X-Twilio-Signature": scenario.sign("/twilio/sms", data)}
+    )
+    assert response.status_code == 200
+
+
+def test_status_callback_must_be_signed(scenario):
+    response = scenario.client.post(
+        "/twilio/status", data={"MessageSid": "SMx", "MessageStatus": "delivered"}
+    )
+    assert response.status_code == 403
+
+
+def test_answer_is_empty_twiml(scenario):
+    data = params()
+    response = scenario.post("/twilio/sms", data)
+    assert response.mimetype == "text/xml"
+    assert response.get_data(as_text=True).endswith("<Response/>")
+
+
+def test_the_same_message_sid_twice_is_relayed_once(scenario, app):
+    scenario.text(MARY, "hello", sid="SM" + "b" * 32)
+    scenario.text(MARY, "hello", sid="SM" + "b" * 32)
+    assert len(scenario.inbound()) == 1
+    assert len(scenario.outbound(kind=Kind.FORWARD)) == 1
+
+
+def test_five_simultaneous_posts_of_one_sid_relay_once(scenario, app):
+    data = params(sid="SM" + "c" * 32)
+    signature = scenario.sign("/twilio/sms", data)
+    with serve(app) as url:
+        app.config["PUBLIC_BASE_URL"] = url
+        signature = scenario.sign("/twilio/sms", data)
+        import requests
+
+        start = threading.Barrier(5)
+        codes = []
+
+        def post():
+            start.wait()
+            response = requests.post(
+                url + "/twilio/sms",
+                data=data,
+                headers={"X-Twilio-Signature": signature},
+                timeout=30,
+            )
+            codes.append(response.status_code)
+
+        threads = [threading.Thread(target=post) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert codes == [200] * 5
+    assert len(scenario.inbound()) == 1
+    assert len(scenario.outbound(kind=Kind.FORWARD)) == 1
+
+
+def test_status_callbacks_duplicated_and_out_of_order_never_step_back(scenario):
+    scenario.text(MARY, "hello")
+    scenario.send_all()
+    sid = scenario.outbound(kind=Kind.FORWARD)[0].twilio_sid
+    for state in ("sent", "delivered", "sent", "queued", "delivered", "failed"):
+        assert scenario.status(sid, state).status_code == 204
+    forward = scenario.outbound(kind=Kind.FORWARD)[0]
+    assert forward.status == Status.DELIVERED
+
+
+def test_a_callback_before_the_sid_is_recorded_is_applied_later(scenario, app):
+    scenario.text(MARY, "hello")
+    # Twilio answers and calls back before our outbox has committed the sid.
+    early_sid = "SM" + "0" * 31 + "1"  # the fake gateway's first sid
+    scenario.status(early_sid, "delivered")
+    with app.app_context():
+        event = db.session.scalar(select(DeliveryEvent))
+        assert (event.message_id, event.applied) == (None, False)
+    scenario.send_all()
+    forward = scenario.outbound(kind=Kind.FORWARD)[0]
+    assert forward.twilio_sid == early_sid
+    assert forward.status == Status.DELIVERED
+
+
+def test_failed_callback_keeps_its_error_code(scenario):
+    scenario.text(SCHOOL_PHONE, "#1 hello")
+    scenario.send_all()
+    reply = scenario.outbound(kind=Kind.TO_CONTACT)[0]
+    scenario.status(reply.twilio_sid, "undelivered", 30003)
+    reply = scenario.outbound(kind=Kind.TO_CONTACT)[0]
+    assert (reply.status, reply.error_code) == (Status.UNDELIVERED, 30003)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"From": MARY, "To": TRIP_NUMBER, "Body": "no sid"},
+        {"MessageSid": "SM" + "x" * 100, "From": MARY, "To": TRIP_NUMBER},
+    ],
+)
+def test_malformed_webhooks_get_400_and_store_nothing(scenario, app, data):
+    assert scenario.post("/twilio/sms", data).status_code == 400
+    assert message_count(app) == 0
+
+
+def test_odd_fields_are_stored_not_refused(scenario, app):
+    data = {
+        "MessageSid": "SM" + "d" * 32,
+        "From": MARY,
+        "To": TRIP_NUMBER,
+        "Body": "nul\x00byte",
+        "NumMedia": "lots",
+    }
+    assert scenario.post("/twilio/sms", data).status_code == 200
+    assert scenario.inbound()[0].body == "nul\ufffdbyte"
+
+
+def test_webhooks_need_no_csrf_token_or_login(app, scenario):
+    client = app.test_client()
+    assert isinstance(client, TripcommsClient)
+    data = params(sid="SM" + "e" * 32)
+    response = client.post(
+        "/twilio/sms", data=data, headers={"X-Twilio-Signature": scenario.sign("/twilio/sms", data)}
+    )
+    assert response.status_code == 200

@@ -1,0 +1,806 @@
+"""The relay's state changes: storing what arrives, and writing every message it causes.
+
+Every text in and out is a ``Message`` row. An inbound text and all the messages it causes are
+written in one transaction by ``handle_inbound``; outbound rows start ``pending`` and the
+outbox sends them after the commit. Every message to a parent is written by
+``_queue_to_contact``: it is sent from the trip's number and its body passes the content rules
+(design rule 4), whatever route it came by.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import selectinload
+
+from tripcomms.audit.operations import TWILIO, SystemActor, record
+from tripcomms.auth.models import StaffNumber, User
+from tripcomms.errors import Conflict, InvalidInput, NotFound, PolicyError
+from tripcomms.extensions import db
+from tripcomms.mobile import normalise_number
+from tripcomms.relay import commands
+from tripcomms.relay.endpoints import Endpoint, endpoints_for, school_numbers
+from tripcomms.relay.models import (
+    FINAL_STATUSES,
+    STATUS_RANK,
+    Broadcast,
+    DeliveryEvent,
+    Direction,
+    Kind,
+    Message,
+    OptOut,
+    ProxyNumber,
+    Status,
+)
+from tripcomms.relay.numbers import trip_for_number, trip_number
+from tripcomms.safeguarding.content import check_outbound
+from tripcomms.trips.models import Contact, ContactLink, Pupil, Trip, TripContact, TripPupil
+from tripcomms.types import utcnow
+
+Actor = User | SystemActor
+MAX_BODY = commands.MAX_BODY
+
+
+# --- Who is who -------------------------------------------------------------------------------
+
+
+@dataclass
+class Recipient:
+    """A parent or carer on a trip, with what the relay needs to know about them."""
+
+    code: int
+    contact: Contact
+    pupils: list[Pupil] = field(default_factory=list)
+    no_contact: bool = False
+    opted_out: bool = False
+
+    @property
+    def label(self) -> str:
+        """ "#12 Mary Jones (Sam J.)"."""
+        names = ", ".join(p.short_name for p in self.pupils)
+        return f"#{self.code} {self.contact.name}" + (f" ({names})" if names else "")
+
+    @property
+    def can_receive(self) -> bool:
+        return not (self.no_contact or self.opted_out)
+
+
+def _recipients(trip: Trip, proxy: str, *, mobile: str | None = None, code: int | None = None):
+    """The trip's active contacts (optionally one, by number or code) as Recipients."""
+    query = (
+        select(TripContact.code, Contact)
+        .join(TripContact.contact)
+        .where(TripContact.trip_id == trip.id, TripContact.active.is_(True))
+        .options(selectinload(Contact.links).selectinload(ContactLink.pupil))
+        .order_by(TripContact.code)
+    )
+    if mobile is not None:
+        query = query.where(Contact.mobile == mobile)
+    if code is not None:
+        query = query.where(TripContact.code == code)
+    rows = db.session.execute(query).all()
+    if not rows:
+        return []
+    on_trip = set(
+        db.session.scalars(select(TripPupil.pupil_id).where(TripPupil.trip_id == trip.id))
+    )
+    numbers = [contact.mobile for _, contact in rows]
+    opted_out = set(
+        db.session.scalars(
+            select(OptOut.number).where(OptOut.proxy_number == proxy, OptOut.number.in_(numbers))
+        )
+    )
+    result = []
+    for code_, contact in rows:
+        links = [link for link in contact.links if link.pupil_id in on_trip]
+        result.append(
+            Recipient(
+                code=code_,
+                contact=contact,
+                pupils=[link.pupil for link in links],
+                no_contact=any(link.no_contact for link in links),
+                opted_out=contact.mobile in opted_out,
+            )
+        )
+    return result
+
+
+def staff_numbers() -> set[str]:
+    return set(db.session.scalars(select(StaffNumber.number)))
+
+
+def school_sim_numbers() -> set[str]:
+    return school_numbers()
+
+
+def allowed_numbers() -> set[str]:
+    cfg = current_app.config
+    allowed = set(db.session.scalars(select(ProxyNumber.number)))
+    for name in ("OFFICE_PHONE", "NOTIFY_FROM"):
+        # An unset or odd setting allows nothing extra.
+        with contextlib.suppress(InvalidInput):
+            allowed.add(normalise_number(cfg[name], mobile=False))
+    return allowed
+
+
+# --- Writing messages -------------------------------------------------------------------------
+
+
+def _queue(
+    trip: Trip | None,
+    kind: Kind,
+    *,
+    from_number: str,
+    to_number: str,
+    body: str,
+    caused_by: Message | None = None,
+    **fields,
+) -> Message:
+    """A pending outbound message; the outbox sends it after the commit."""
+    message = Message(
+        trip=trip,
+        direction=Direction.OUT,
+        kind=kind,
+        from_number=from_number,
+        to_number=to_number,
+        body=body[:MAX_BODY],
+        status=Status.PENDING,
+        next_attempt_at=utcnow(),
+        caused_by=caused_by,
+        **fields,
+    )
+    db.session.add(message)
+    return message
+
+
+class ContentBlocked(PolicyError):
+    """A message to a parent broke a content rule; it is stored as blocked, never sent."""
+
+    def __init__(self, reason: str, message: Message) -> None:
+        super().__init__(f"not sent: the message contains {reason}", field="body")
+        self.blocked = message
+
+
+def _content_violation(body: str):
+    return check_outbound(
+        body,
+        staff_numbers=staff_numbers(),
+        school_sims=school_sim_numbers(),
+        allowed_numbers=allowed_numbers(),
+        email_domain=current_app.config["SCHOOL_EMAIL_DOMAIN"],
+    )
+
+
+def _blocked(trip: Trip, proxy: str, kind: Kind, body: str, reason: str, **fields) -> Message:
+    message = Message(
+        trip=trip,
+        direction=Direction.OUT,
+        kind=kind,
+        from_number=proxy,
+        body=body[:MAX_BODY],
+        status=Status.BLOCKED,
+        note=f"blocked: {reason}",
+        **fields,
+    )
+    db.session.add(message)
+    return message
+
+
+def _queue_to_contact(
+    trip: Trip,
+    proxy: str,
+    recipient: Recipient,
+    body: str,
+    kind: Kind,
+    **fields,
+) -> Message:
+    """The one way a message to a parent is written: from the trip number, rules checked."""
+    assert kind in (Kind.TO_CONTACT, Kind.BROADCAST, Kind.KEYWORD_REPLY)
+    return _queue(
+        trip,
+        kind,
+        from_number=proxy,
+        to_number=recipient.contact.mobile,
+        body=body,
+        contact=recipient.contact,
+        **fields,
+    )
+
+
+# --- Sending from the web or by command -------------------------------------------------------
+
+
+@dataclass
+class SendOutcome:
+    messages: list[Message]
+    sent: int = 0
+    opted_out: int = 0
+    no_contact: int = 0
+    broadcast: Broadcast | None = None
+
+    def receipt(self) -> str:
+        parts = [f"Sent to {self.sent}"]
+        if self.opted_out:
+            parts.append(f"{self.opted_out} opted out")
+        if self.no_contact:
+            parts.append(f"{self.no_contact} no contact")
+        return "; ".join(parts)
+
+
+def _check_body(body: str) -> str:
+    text = (body or "").strip()
+    if not text:
+        raise InvalidInput("there is no message to send", field="body")
+    if len(text) > MAX_BODY:
+        raise InvalidInput(
+            f"the message is {len(text):,} characters; the limit is {MAX_BODY:,}", field="body"
+        )
+    return text
+
+
+def _proxy_or_conflict(trip: Trip) -> str:
+    proxy = trip_number(trip)
+    if proxy is None:
+        raise Conflict("this trip has no trip number yet, so nothing can be sent")
+    return proxy
+
+
+def _check_rules(trip: Trip, proxy: str, kind: Kind, text: str, **fields) -> None:
+    violation = _content_violation(text)
+    if violation is not None:
+        blocked = _blocked(trip, proxy, kind, text, violation.reason, **fields)
+        db.session.flush()
+        record(
+            fields.get("staff") or TWILIO,
+            "message.blocked",
+            blocked,
+            rule=violation.rule,
+            **blocked.audit_data(),
+        )
+        raise ContentBlocked(violation.reason, blocked)
+
+
+def send_to_contact(
+    actor: User,
+    trip: Trip,
+    code: int,
+    body: str,
+    *,
+    via: str = "web",
+    endpoint: str | None = None,
+    caused_by: Message | None = None,
+) -> SendOutcome:
+    """Queue a staff text to one parent, by code. Raises InvalidInput, NotFound, Conflict, or
+    ContentBlocked (the blocked message is stored; nothing reaches the parent)."""
+    text = _check_body(body)
+    proxy = _proxy_or_conflict(trip)
+    found = _recipients(trip, proxy, code=code)
+    if not found:
+        raise NotFound(f"there is no #{code} on this trip; LIST shows the codes", field="body")
+    recipient = found[0]
+    if recipient.no_contact:
+        raise PolicyError(f"#{code} {recipient.contact.name} may not receive trip messages")
+    if recipient.opted_out:
+        raise Conflict(f"#{code} {recipient.contact.name} has opted out of texts (STOP)")
+    common = {"staff": actor, "via": via, "endpoint": endpoint, "caused_by": caused_by}
+    _check_rules(
+        trip,
+        proxy,
+        Kind.TO_CONTACT,
+        text,
+        contact=recipient.contact,
+        to_number=recipient.contact.mobile,
+        **common,
+    )
+    message = _queue_to_contact(trip, proxy, recipient, text, Kind.TO_CONTACT, **common)
+    db.session.flush()
+    record(actor, "message.queued", message, **message.audit_data())
+    return SendOutcome([message], sent=1)
+
+
+def broadcast(
+    actor: User,
+    trip: Trip,
+    body: str,
+    *,
+    via: str = "web",
+    endpoint: str | None = None,
+    caused_by: Message | None = None,
+    request_key: str | None = None,
+) -> SendOutcome:
+    """Queue a text to every parent on the trip who can receive it.
+
+    A repeated ``request_key`` (a second click on the same confirmation) returns the first
+    broadcast instead of making another. Raises like ``send_to_contact``.
+    """
+    if request_key:
+        earlier = db.session.scalar(select(Broadcast).where(Broadcast.request_key == request_key))
+        if earlier is not None:
+            messages = list(
+                db.session.scalars(select(Message).where(Message.broadcast_id == earlier.id))
+            )
+            return SendOutcome(
+                messages,
+                sent=earlier.recipients,
+                opted_out=earlier.skipped_opted_out,
+                no_contact=earlier.skipped_no_contact,
+                broadcast=earlier,
+            )
+    text = _check_body(body)
+    proxy = _proxy_or_conflict(trip)
+    common = {"staff": actor, "via": via, "endpoint": endpoint, "caused_by": caused_by}
+    _check_rules(trip, proxy, Kind.BROADCAST, text, to_number="", **common)
+    recipients = _recipients(trip, proxy)
+    if not recipients:
+        raise Conflict("this trip has no parents or carers on its roster yet")
+    sendable = [r for r in recipients if r.can_receive]
+    item = Broadcast(
+        trip=trip,
+        author_id=actor.id,
+        body=text,
+        recipients=len(sendable),
+        skipped_opted_out=sum(1 for r in recipients if r.opted_out),
+        skipped_no_contact=sum(1 for r in recipients if r.no_contact and not r.opted_out),
+        request_key=request_key,
+    )
+    db.session.add(item)
+    db.session.flush()
+    messages = [
+        _queue_to_contact(trip, proxy, r, text, Kind.BROADCAST, broadcast_id=item.id, **common)
+        for r in sendable
+    ]
+    db.session.flush()
+    record(
+        actor,
+        "broadcast.queued",
+        item,
+        recipients=item.recipients,
+        opted_out=item.skipped_opted_out,
+        no_contact=item.skipped_no_contact,
+        message_ids=[m.id for m in messages],
+        digest=messages[0].digest if messages else None,
+    )
+    return SendOutcome(
+        messages,
+        sent=item.recipients,
+        opted_out=item.skipped_opted_out,
+        no_contact=item.skipped_no_contact,
+        broadcast=item,
+    )
+
+
+# --- Inbound texts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inbound:
+    sid: str
+    from_number: str
+    to_number: str
+    body: str
+    media_types: tuple[str, ...] = ()
+
+
+def _normalised(number: str) -> str:
+    try:
+        return normalise_number(number, mobile=False)
+    except InvalidInput:
+        return (number or "").strip()[:20]
+
+
+def already_stored(sid: str) -> bool:
+    return db.session.scalar(select(exists().where(Message.twilio_sid == sid)))
+
+
+def handle_inbound(inbound: Inbound, at: datetime | None = None) -> Message:
+    """Store an inbound text and write every message it causes, in the current transaction.
+
+    Returns the stored inbound message. The caller commits; a concurrent duplicate of the same
+    MessageSid fails that commit on the unique sid, so it is relayed once.
+    """
+    at = at or utcnow()
+    sender = _normalised(inbound.from_number)
+    proxy = _normalised(inbound.to_number)
+    message = Message(
+        direction=Direction.IN,
+        kind=Kind.NO_TRIP,
+        from_number=sender,
+        to_number=proxy,
+        body=inbound.body,
+        num_media=len(inbound.media_types),
+        media_types=list(inbound.media_types),
+        status=Status.RECEIVED,
+        twilio_sid=inbound.sid,
+        created_at=at,
+    )
+    db.session.add(message)
+    trip = trip_for_number(proxy, at)
+    caused: list[Message] = []
+    if trip is None:
+        caused = _no_trip(message)
+    else:
+        message.trip = trip
+        endpoints = endpoints_for(trip, at)
+        if sender in endpoints:
+            caused = _from_endpoint(message, trip, proxy, endpoints, sender)
+        else:
+            recipient = next(iter(_recipients(trip, proxy, mobile=sender)), None)
+            if recipient is not None:
+                caused = _from_contact(message, trip, proxy, endpoints, recipient)
+            else:
+                caused = _from_stranger(message, trip, proxy, sender, at)
+    if message.num_media:
+        message.flagged = "media"
+    db.session.flush()
+    record(
+        TWILIO,
+        "message.received",
+        message,
+        kind=message.kind,
+        digest=message.digest,
+        media=message.num_media,
+        caused=[m.audit_data() for m in caused],
+    )
+    return message
+
+
+def _from_contact(
+    message: Message,
+    trip: Trip,
+    proxy: str,
+    endpoints: dict[str, Endpoint],
+    recipient: Recipient,
+) -> list[Message]:
+    message.kind = Kind.FROM_CONTACT
+    message.contact = recipient.contact
+    word = commands.keyword(message.body) if not message.num_media else None
+    if word in commands.STOP_WORDS:
+        return _opt_out(message, trip, proxy, endpoints, recipient)
+    if word in commands.START_WORDS:
+        return _opt_in(message, trip, proxy, endpoints, recipient)
+    if word in commands.HELP_WORDS:
+        message.note = "HELP keyword"
+        cfg = current_app.config
+        reply = (
+            f"{cfg['SCHOOL_NAME']}: this number reaches the staff on {trip.title}. Text your "
+            f"message here. For anything else call the school office on {cfg['OFFICE_PHONE']}. "
+            "Reply STOP to stop these texts."
+        )
+        return [
+            _queue_to_contact(trip, proxy, recipient, reply, Kind.KEYWORD_REPLY, caused_by=message)
+        ]
+    if len(message.body) > MAX_BODY:
+        message.needs_review = True
+        message.note = "too long to relay"
+        reply = (
+            f"Your message was too long to pass on ({len(message.body):,} characters; the "
+            f"limit is {MAX_BODY:,}). Please send it again in shorter parts."
+        )
+        return [
+            _queue_to_contact(trip, proxy, recipient, reply, Kind.KEYWORD_REPLY, caused_by=message)
+        ]
+    if recipient.no_contact:
+        # Staff may not reply to this contact; the office decides what to do.
+        message.needs_review = True
+        message.note = "from a contact marked no contact; not relayed"
+        return []
+    if not endpoints:
+        message.needs_review = True
+        message.note = "no staff phone on this trip right now"
+        return []
+    text = message.body.strip()
+    note = commands.media_note(message.media_types)
+    content = " ".join(part for part in (text, note) if part)
+    forwards = []
+    for endpoint in endpoints.values():
+        hint = (
+            ""
+            if _has_used_codes(trip, endpoint.number)
+            else f"\nReply: #{recipient.code} your message"
+        )
+        forwards.append(
+            _queue(
+                trip,
+                Kind.FORWARD,
+                from_number=proxy,
+                to_number=endpoint.number,
+                body=f"{recipient.label}: {content}{hint}",
+                contact=recipient.contact,
+                staff_id=endpoint.user_id,
+                endpoint=endpoint.number,
+                caused_by=message,
+            )
+        )
+    return forwards
+
+
+def _has_used_codes(trip: Trip, endpoint: str) -> bool:
+    return db.session.scalar(
+        select(
+            exists().where(
+                Message.trip_id == trip.id,
+                Message.direction == Direction.IN,
+                Message.from_number == endpoint,
+                Message.kind == Kind.COMMAND,
+                Message.note == "code",
+            )
+        )
+    )
+
+
+def _notify_endpoints(
+    trip: Trip, proxy: str, endpoints: dict[str, Endpoint], text: str, caused_by: Message, **kw
+) -> list[Message]:
+    return [
+        _queue(
+            trip,
+            Kind.FORWARD,
+            from_number=proxy,
+            to_number=e.number,
+            body=text,
+            staff_id=e.user_id,
+            endpoint=e.number,
+            caused_by=caused_by,
+            **kw,
+        )
+        for e in endpoints.values()
+    ]
+
+
+def _opt_out(message, trip, proxy, endpoints, recipient) -> list[Message]:
+    message.note = "STOP keyword"
+    exists_ = db.session.scalar(
+        select(OptOut).where(
+            OptOut.number == recipient.contact.mobile, OptOut.proxy_number == proxy
+        )
+    )
+    if exists_ is None:
+        db.session.add(OptOut(number=recipient.contact.mobile, proxy_number=proxy))
+    # Twilio confirms the opt-out to the parent itself; the staff are told.
+    text = f"{recipient.label} has opted out of texts from this trip number (STOP)."
+    return _notify_endpoints(trip, proxy, endpoints, text, message, contact=recipient.contact)
+
+
+def _opt_in(message, trip, proxy, endpoints, recipient) -> list[Message]:
+    message.note = "START keyword"
+    db.session.execute(
+        delete(OptOut).where(
+            OptOut.number == recipient.contact.mobile, OptOut.proxy_number == proxy
+        )
+    )
+    text = f"{recipient.label} has opted back in to texts from this trip number (START)."
+    return _notify_endpoints(trip, proxy, endpoints, text, message, contact=recipient.contact)
+
+
+def _auto_reply(message: Message, trip: Trip | None, proxy: str, text: str) -> list[Message]:
+    """One auto-reply per sender and number an hour: two auto-responders must not ping-pong."""
+    every = timedelta(minutes=current_app.config.get("AUTO_REPLY_EVERY_MINUTES", 60))
+    recent = db.session.scalar(
+        select(
+            exists().where(
+                Message.kind == Kind.AUTO_REPLY,
+                Message.to_number == message.from_number,
+                Message.from_number == proxy,
+                Message.created_at > utcnow() - every,
+            )
+        )
+    )
+    if recent:
+        return []
+    return [
+        _queue(
+            trip,
+            Kind.AUTO_REPLY,
+            from_number=proxy,
+            to_number=message.from_number,
+            body=text,
+            caused_by=message,
+        )
+    ]
+
+
+def _office() -> str:
+    cfg = current_app.config
+    return (
+        f"the school office on {cfg['OFFICE_PHONE']}"
+        if cfg["OFFICE_PHONE"]
+        else "the school office"
+    )
+
+
+def _no_trip(message: Message) -> list[Message]:
+    message.kind = Kind.NO_TRIP
+    message.needs_review = True
+    school = current_app.config["SCHOOL_NAME"]
+    return _auto_reply(
+        message,
+        None,
+        message.to_number,
+        f"This {school} trip number is not in use at the moment, so your message has not "
+        f"been passed on. Please contact {_office()}.",
+    )
+
+
+def _from_stranger(message: Message, trip: Trip, proxy: str, sender: str, at) -> list[Message]:
+    staff = db.session.scalar(select(StaffNumber).where(StaffNumber.number == sender))
+    if staff is not None or sender in school_sim_numbers():
+        message.kind = Kind.FROM_STAFF_UNAPPROVED
+        message.staff_id = staff.user_id if staff else None
+        message.flagged = "unapproved_phone"
+        message.note = "not relayed: no approval in force (policy 50)"
+        return _auto_reply(
+            message,
+            trip,
+            proxy,
+            "Not sent: this phone is not approved for this trip, so your text reached no "
+            "parent. Use the trip's school phone, or ask the Headteacher for approval "
+            "(policy 50).",
+        )
+    pupil = db.session.scalar(select(Pupil).where(Pupil.own_mobile == sender))
+    if pupil is not None:
+        message.kind = Kind.FROM_PUPIL
+        message.needs_review = True
+        message.flagged = "pupil"
+        message.note = "from a pupil's own number; not relayed (policy 28, 42)"
+        return _auto_reply(
+            message,
+            trip,
+            proxy,
+            "This number is for parents and carers. Please talk to a member of staff on the "
+            f"trip, or ask your parent or carer to contact {_office()}.",
+        )
+    message.kind = Kind.FROM_UNKNOWN
+    message.needs_review = True
+    message.note = "unknown number; not relayed"
+    school = current_app.config["SCHOOL_NAME"]
+    return _auto_reply(
+        message,
+        trip,
+        proxy,
+        f"This is a {school} trip number. We do not recognise your number, so your message "
+        f"has not been passed on. Please contact {_office()}.",
+    )
+
+
+HELP_TEXT = (
+    "To text a parent: #12 your message. To text every parent: ALL your message. "
+    "LIST shows the codes. Your number is never shown to parents."
+)
+
+
+def _from_endpoint(
+    message: Message,
+    trip: Trip,
+    proxy: str,
+    endpoints: dict[str, Endpoint],
+    sender: str,
+) -> list[Message]:
+    message.kind = Kind.COMMAND
+    endpoint = endpoints[sender]
+    message.endpoint = sender
+    message.staff_id = endpoint.user_id
+    staff = db.session.get(User, endpoint.user_id) if endpoint.user_id else None
+
+    def reply(text: str, kind: Kind = Kind.HELP) -> Message:
+        return _queue(
+            trip,
+            kind,
+            from_number=proxy,
+            to_number=sender,
+            body=text,
+            staff_id=endpoint.user_id,
+            endpoint=sender,
+            caused_by=message,
+        )
+
+    if len(message.body) > MAX_BODY:
+        message.note = "too long"
+        return [reply(f"Not sent: {len(message.body):,} characters; the limit is {MAX_BODY:,}.")]
+    command = commands.parse_command(message.body)
+    message.note = command.name
+    if command.name in ("help", "unknown"):
+        prefix = "" if command.name == "help" else "Not sent to anyone. "
+        return [reply(prefix + HELP_TEXT)]
+    if command.name == "list":
+        lines = [
+            r.label + ("" if r.can_receive else " (cannot receive)")
+            for r in _recipients(trip, proxy)
+        ]
+        if not lines:
+            return [reply("No parents or carers on this trip's roster yet.")]
+        return [reply(part) for part in commands.split_for_sms(lines)]
+    if staff is None:
+        return [reply("Not sent: this phone has no holder on record. Ask the office.")]
+    if not command.text:
+        what = f"#{command.code}" if command.name == "code" else "ALL"
+        return [reply(f"Nothing to send: write {what} then your message.")]
+    try:
+        if command.name == "code":
+            outcome = send_to_contact(
+                staff,
+                trip,
+                command.code,
+                command.text,
+                via="sms",
+                endpoint=sender,
+                caused_by=message,
+            )
+            label = f"#{command.code} {outcome.messages[0].contact.name}"
+            receipt = f"Sent to {label}."
+        else:
+            outcome = broadcast(
+                staff, trip, command.text, via="sms", endpoint=sender, caused_by=message
+            )
+            label = f"all ({outcome.sent})"
+            receipt = outcome.receipt() + "."
+    except ContentBlocked as err:
+        return [reply(f"{err.message[0].upper()}{err.message[1:]}. Nothing reached any parent.")]
+    except (InvalidInput, NotFound, Conflict, PolicyError) as err:
+        return [reply(f"Not sent: {err.message}.")]
+    caused = [*outcome.messages, reply(receipt, Kind.RECEIPT)]
+    if current_app.config.get("RELAY_COPY_TO_ENDPOINTS", True):
+        for other in endpoints.values():
+            if other.number != sender:
+                caused.append(
+                    _queue(
+                        trip,
+                        Kind.COPY,
+                        from_number=proxy,
+                        to_number=other.number,
+                        body=f"{staff.name} to {label}: {command.text}",
+                        staff_id=other.user_id,
+                        endpoint=other.number,
+                        caused_by=message,
+                    )
+                )
+    return caused
+
+
+# --- Status callbacks -------------------------------------------------------------------------
+
+
+def record_status(sid: str, status: str, error_code: int | None) -> DeliveryEvent:
+    """Keep a status callback and apply it if its message is known (else when it is)."""
+    event = DeliveryEvent(twilio_sid=sid, status=status[:16], error_code=error_code)
+    db.session.add(event)
+    message = db.session.scalar(select(Message).where(Message.twilio_sid == sid))
+    if message is not None:
+        apply_events(message, [event])
+    return event
+
+
+def apply_events(message: Message, events: Iterable[DeliveryEvent]) -> None:
+    """Move a message forward through Twilio's statuses; never back from a final one."""
+    for event in events:
+        event.message_id = message.id
+        event.applied = True
+        try:
+            new = Status(event.status)
+        except ValueError:
+            continue  # "read", "canceled" and the like: kept as events, no change of status
+        current = Status(message.status)
+        if current in FINAL_STATUSES or new not in STATUS_RANK:
+            continue
+        if STATUS_RANK[new] >= STATUS_RANK.get(current, 0):
+            message.status = new
+            message.status_at = utcnow()
+            if event.error_code:
+                message.error_code = event.error_code
+
+
+def apply_pending_events(message: Message) -> None:
+    """Callbacks that arrived before we stored the sid."""
+    events = list(
+        db.session.scalars(
+            select(DeliveryEvent)
+            .where(DeliveryEvent.twilio_sid == message.twilio_sid, DeliveryEvent.applied.is_(False))
+            .order_by(DeliveryEvent.id)
+        )
+    )
+    if events:
+        apply_events(message, events)

@@ -1,0 +1,280 @@
+"""The outbox sender: claims pending messages, hands them to Twilio, records what happened.
+
+Claiming is one UPDATE (on PostgreSQL over ``FOR UPDATE SKIP LOCKED``), so any number of
+senders in any number of processes never take the same row. A claimed row carries a lease; if
+the process dies before recording the result, the row is claimed again when the lease runs
+out. So a text is never lost; it is sent twice only if the process dies between Twilio
+accepting it and our commit.
+
+Runs as a thread inside the app (started by the first request, or by ``demo``) or as
+``flask --app tripcomms worker`` processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import and_, or_, select, update
+
+from tripcomms.extensions import db
+from tripcomms.mobile import mask_number
+from tripcomms.relay.gateway import ErrorKind, GatewayError, SendResult, gateway_from_config
+from tripcomms.relay.models import DeliveryEvent, Direction, Message, OptOut, Status
+from tripcomms.relay.operations import apply_events, apply_pending_events
+from tripcomms.types import utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "SEND_CONCURRENCY": 16,
+    "SEND_BATCH": 64,
+    "SEND_LEASE_SECONDS": 60,
+    "SEND_MAX_ATTEMPTS": 8,
+    "SEND_MAX_AGE_MINUTES": 60,
+    "SEND_BACKOFF_SECONDS": 2.0,
+    "SEND_BACKOFF_MAX_SECONDS": 300.0,
+    "SENDER_POLL_SECONDS": 1.0,
+}
+
+
+def setting(app: Flask, name: str):
+    return app.config.get(name, DEFAULTS[name])
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    to_number: str
+    from_number: str
+    body: str
+    attempts: int
+    created_at: datetime
+
+
+def backoff(app: Flask, attempts: int) -> timedelta:
+    """Exponential, capped, with jitter so that many retries do not arrive together."""
+    base = setting(app, "SEND_BACKOFF_SECONDS") * (2 ** max(attempts - 1, 0))
+    capped = min(base, setting(app, "SEND_BACKOFF_MAX_SECONDS"))
+    return timedelta(seconds=capped * random.uniform(0.5, 1.0))  # noqa: S311 (not security)
+
+
+class OutboxSender:
+    """Sends what is pending. ``run_once`` is one pass; ``run_forever`` loops until stopped."""
+
+    def __init__(self, app: Flask, gateway=None) -> None:
+        self.app = app
+        self.gateway = gateway
+        self.wakeup = threading.Event()
+        self.stopping = threading.Event()
+
+    def _gateway(self):
+        """A gateway for one pass (a test may hand in its own)."""
+        if self.gateway is not None:
+            return nullcontext(self.gateway)
+        return gateway_from_config(self.app.config)
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    def claim(self, limit: int) -> list[Claimed]:
+        """Take up to ``limit`` due messages (or ones whose lease ran out) and commit the claim."""
+        now = utcnow()
+        due = (
+            select(Message.id)
+            .where(
+                Message.direction == Direction.OUT,
+                or_(
+                    and_(Message.status == Status.PENDING, Message.next_attempt_at <= now),
+                    and_(Message.status == Status.SENDING, Message.lease_expires_at <= now),
+                ),
+            )
+            .order_by(Message.next_attempt_at, Message.id)
+            .limit(limit)
+        )
+        if db.engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        lease = timedelta(seconds=setting(self.app, "SEND_LEASE_SECONDS"))
+        stmt = (
+            update(Message)
+            .where(Message.id.in_(due.scalar_subquery()))
+            .values(
+                status=Status.SENDING,
+                lease_expires_at=now + lease,
+                attempts=Message.attempts + 1,
+            )
+            .returning(
+                Message.id,
+                Message.to_number,
+                Message.from_number,
+                Message.body,
+                Message.attempts,
+                Message.created_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        rows = [Claimed(*row) for row in db.session.execute(stmt)]
+        db.session.commit()
+        return rows
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def run_once(self, limit: int | None = None) -> int:
+        """Claim one batch, send it concurrently, record each result. Returns how many."""
+        with self.app.app_context():
+            apply_orphan_events()
+            db.session.commit()
+            claimed = self.claim(limit or setting(self.app, "SEND_BATCH"))
+            if not claimed:
+                return 0
+            callback = self.app.config["PUBLIC_BASE_URL"] + "/twilio/status"
+            workers = min(setting(self.app, "SEND_CONCURRENCY"), len(claimed))
+            with (
+                self._gateway() as gateway,
+                ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sms-send") as pool,
+            ):
+                futures = {
+                    pool.submit(gateway.send, c.to_number, c.from_number, c.body, callback): c
+                    for c in claimed
+                }
+                for future in as_completed(futures):
+                    item = futures[future]
+                    try:
+                        self._record_success(item, future.result())
+                    except GatewayError as err:
+                        self._record_failure(item, err)
+                    except Exception:
+                        # A bug or an unexpected library error: the row goes back to pending
+                        # (with backoff) rather than being lost in "sending".
+                        log.exception("sending message %s failed unexpectedly", item.id)
+                        self._record_failure(
+                            item, GatewayError(ErrorKind.RETRYABLE, "unexpected error")
+                        )
+            return len(claimed)
+
+    def _record_success(self, item: Claimed, result: SendResult) -> None:
+        message = db.session.get(Message, item.id)
+        message.twilio_sid = result.sid
+        try:
+            status = Status(result.status)
+        except ValueError:
+            status = Status.QUEUED
+        message.status = status
+        message.status_at = message.sent_at = utcnow()
+        message.lease_expires_at = None
+        message.error_code = None
+        message.error_message = ""
+        db.session.flush()
+        apply_pending_events(message)
+        db.session.commit()
+
+    def _record_failure(self, item: Claimed, err: GatewayError) -> None:
+        message = db.session.get(Message, item.id)
+        message.lease_expires_at = None
+        message.error_code = err.code
+        message.error_message = str(err)[:300]
+        now = utcnow()
+        if err.kind == ErrorKind.RETRYABLE:
+            too_old = now - item.created_at > timedelta(
+                minutes=setting(self.app, "SEND_MAX_AGE_MINUTES")
+            )
+            if item.attempts >= setting(self.app, "SEND_MAX_ATTEMPTS") or too_old:
+                message.status = Status.FAILED
+                message.error_message = f"gave up after {item.attempts} attempts: {err}"[:300]
+            else:
+                message.status = Status.PENDING
+                message.next_attempt_at = now + backoff(self.app, item.attempts)
+        else:
+            message.status = Status.FAILED
+            if err.kind == ErrorKind.OPTED_OUT:
+                _remember_opt_out(item.to_number, item.from_number)
+        message.status_at = now
+        log.info(
+            "message %s to %s: %s (%s)",
+            item.id,
+            mask_number(item.to_number),
+            err.kind,
+            err.code,
+        )
+        db.session.commit()
+
+    # -- looping ----------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        poll = setting(self.app, "SENDER_POLL_SECONDS")
+        while not self.stopping.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                log.exception("outbox pass failed; trying again shortly")
+                busy = 0
+            if not busy:
+                self.wakeup.wait(poll)
+                self.wakeup.clear()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wakeup.set()
+
+
+def _remember_opt_out(number: str, proxy: str) -> None:
+    known = db.session.scalar(
+        select(OptOut).where(OptOut.number == number, OptOut.proxy_number == proxy)
+    )
+    if known is None:
+        db.session.add(OptOut(number=number, proxy_number=proxy))
+
+
+def apply_orphan_events() -> int:
+    """Apply status callbacks that arrived before their sid was recorded."""
+    rows = db.session.execute(
+        select(DeliveryEvent, Message)
+        .join(Message, Message.twilio_sid == DeliveryEvent.twilio_sid)
+        .where(DeliveryEvent.applied.is_(False))
+        .order_by(DeliveryEvent.id)
+        .limit(500)
+    ).all()
+    for event, message in rows:
+        apply_events(message, [event])
+    return len(rows)
+
+
+# --- The sender thread inside the web process -------------------------------------------------
+
+_threads: dict[tuple[int, int], tuple[threading.Thread, OutboxSender]] = {}
+_threads_lock = threading.Lock()
+
+
+def start_in_process(app: Flask) -> OutboxSender:
+    """Start this process's sender thread for ``app`` once (again after a fork)."""
+    key = (id(app), os.getpid())
+    with _threads_lock:
+        running = _threads.get(key)
+        if running is not None and running[0].is_alive():
+            return running[1]
+        sender = OutboxSender(app)
+        thread = threading.Thread(target=sender.run_forever, name="outbox-sender", daemon=True)
+        thread.start()
+        _threads[key] = (thread, sender)
+        return sender
+
+
+def wake(app: Flask) -> None:
+    """Tell this process's sender that there is something to send."""
+    running = _threads.get((id(app), os.getpid()))
+    if running is not None:
+        running[1].wakeup.set()
+
+
+def stop_in_process(app: Flask) -> None:
+    with _threads_lock:
+        running = _threads.pop((id(app), os.getpid()), None)
+    if running is not None:
+        running[1].stop()
+        running[0].join(timeout=15)

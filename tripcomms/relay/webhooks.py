@@ -1,0 +1,112 @@
+"""Twilio's webhooks: ``POST /twilio/sms`` (a text arrived) and ``POST /twilio/status``.
+
+Both are signed by Twilio with the auth token over the URL it called; we check the signature
+against PUBLIC_BASE_URL plus the path, so they work behind a reverse proxy. A bad signature gets
+403 and an audit entry. Both are idempotent: Twilio may post the same thing again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.exc import IntegrityError
+from twilio.request_validator import RequestValidator
+
+from tripcomms.audit.operations import TWILIO, record
+from tripcomms.extensions import csrf, db, limiter
+from tripcomms.relay import operations as ops
+from tripcomms.relay.outbox import wake
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+csrf.exempt(bp)
+limiter.exempt(bp)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+MAX_MEDIA = 20
+
+
+def _signed_url() -> str:
+    query = request.query_string.decode("latin-1")
+    return current_app.config["PUBLIC_BASE_URL"] + request.path + (f"?{query}" if query else "")
+
+
+def _check_signature() -> None:
+    """403, with an audit entry, unless Twilio signed this request."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"] or "")
+    if signature and validator.validate(_signed_url(), request.form, signature):
+        return
+    db.session.rollback()
+    record(
+        TWILIO,
+        "webhook.bad_signature",
+        path=request.path,
+        signed=bool(signature),
+        address=request.remote_addr,
+    )
+    db.session.commit()
+    log.warning("refused a webhook to %s with a bad or missing signature", request.path)
+    abort(403)
+
+
+def _clean(value: str | None, limit: int) -> str:
+    """Text as Twilio sent it, less NUL characters (no database stores them)."""
+    return (value or "").replace("\x00", "\ufffd")[:limit]
+
+
+def twiml() -> Response:
+    return Response(EMPTY_TWIML, mimetype="text/xml")
+
+
+@bp.route("/sms", methods=["POST"])
+def sms():
+    _check_signature()
+    sid = _clean(request.form.get("MessageSid"), 100)
+    if not sid or len(sid) > 64:
+        abort(400)
+    if ops.already_stored(sid):
+        return twiml()
+    try:
+        count = min(int(request.form.get("NumMedia", "0") or 0), MAX_MEDIA)
+    except ValueError:
+        count = 0
+    media = tuple(
+        _clean(request.form.get(f"MediaContentType{i}"), 100) or "unknown" for i in range(count)
+    )
+    inbound = ops.Inbound(
+        sid=sid,
+        from_number=_clean(request.form.get("From"), 40),
+        to_number=_clean(request.form.get("To"), 40),
+        body=_clean(request.form.get("Body"), 20_000),
+        media_types=media,
+    )
+    try:
+        ops.handle_inbound(inbound)
+        db.session.commit()
+    except IntegrityError:
+        # The same MessageSid committed by a concurrent request: relayed once, by that one.
+        db.session.rollback()
+        if not ops.already_stored(sid):
+            raise
+        return twiml()
+    wake(current_app._get_current_object())
+    return twiml()
+
+
+@bp.route("/status", methods=["POST"])
+def status():
+    _check_signature()
+    sid = _clean(request.form.get("MessageSid"), 100)
+    state = _clean(request.form.get("MessageStatus"), 16).lower()
+    if not sid or len(sid) > 64 or not state:
+        abort(400)
+    try:
+        error_code = int(request.form.get("ErrorCode") or 0) or None
+    except ValueError:
+        error_code = None
+    ops.record_status(sid, state, error_code)
+    db.session.commit()
+    return Response(status=204)

@@ -1,0 +1,1 @@
+"""Safeguarding: outbound content rules, concerns for the safeguarding lead, retention."""
