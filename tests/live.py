@@ -13,7 +13,13 @@ from werkzeug.serving import make_server
 def serve(app) -> Iterator[str]:
     """Serve ``app`` on a free loopback port in a thread; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    # Poll for shutdown every 20 ms, not werkzeug's 500 ms: many tests start a server each.
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.02},
+        name="live-server",
+        daemon=True,
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

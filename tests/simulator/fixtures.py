@@ -13,14 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
-from werkzeug.serving import make_server
 
+from tests.live import serve
 from tripcomms.relay.gateway import TwilioGateway, gateway_from_config
 from tripcomms.simulator import Simulator
 
@@ -84,24 +83,6 @@ class Receiver:
                     pytest.fail(f"expected {count} posts to {path or 'the receiver'}, got {got}")
                 self._changed.wait(remaining)
             return got
-
-
-@contextmanager
-def serve(app) -> Iterator[str]:
-    """As ``tests.live.serve``, but polling for shutdown every 20 ms instead of 500 ms: these
-    tests start one or two servers each, and the default poll would dominate their run time."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="live-server"
-    )
-    thread.daemon = True
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture
