@@ -60,17 +60,22 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from tripcomms import main
     from tripcomms.auth.views import bp as auth_bp
+    from tripcomms.phones.views import bp as phones_bp  # also registers its home section
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(phones_bp)
 
 
 def register_cli(app: Flask) -> None:
     from tripcomms.audit.cli import audit_cli
     from tripcomms.auth.cli import users_cli
+    from tripcomms.phones.cli import loans_cli, phones_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(phones_cli)
+    app.cli.add_command(loans_cli)
 
 
 def register_request_handling(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from tripcomms.audit.models import AuditEvent, audit_head
 from tripcomms.auth.models import StaffNumber, User, UserRole
+from tripcomms.phones.models import Booking, Loan, Phone, PhoneEvent
 from tripcomms.trips.models import (
     Contact,
     ContactLink,
@@ -14,8 +15,12 @@ from tripcomms.trips.models import (
 
 __all__ = [
     "AuditEvent",
+    "Booking",
     "Contact",
     "ContactLink",
+    "Loan",
+    "Phone",
+    "PhoneEvent",
     "Pupil",
     "StaffNumber",
     "Trip",

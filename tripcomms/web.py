@@ -83,6 +83,8 @@ def register_error_pages(app: Flask) -> None:
 # The main menu: (label, endpoint, roles that see it). Packages add their entries here.
 NAV_ITEMS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Staff accounts", "auth.users", (Role.ADMIN,)),
+    ("Phones", "phones.phones", (Role.OFFICE,)),
+    ("Loans", "phones.loans", (Role.OFFICE,)),
 ]
 
 
