@@ -636,12 +636,13 @@ def issue_loan(
         booking.status = BookingStatus.FULFILLED
         booking.loan = loan
     _note_status(actor, phone, PhoneStatus.ON_LOAN, "issued", loan=loan)
+    phone_id = phone.id  # a failed flush expires every object in the session
     try:
         db.session.flush()
     except IntegrityError:
         # Someone issued this phone between our check and our insert, and the unique index
         # on open loans refused the second one. The caller rolls back on the Conflict.
-        message = _committed_open_loan_message(phone.id)
+        message = _committed_open_loan_message(phone_id)
         if message is None:
             raise
         raise Conflict(message, field="phone_id") from None
