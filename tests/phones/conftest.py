@@ -14,12 +14,11 @@ from tripcomms.phones import operations as ops
 from tripcomms.phones.models import Phone
 from tripcomms.trips.models import Trip
 
-# Valid UK mobile numbers (07400 1234xx passes phonenumbers.is_valid_number; 07700 900xxx fails).
-_numbers = (f"+4474001234{n:02d}" for n in itertools.count(1))
 
-
-def mobile() -> str:
-    return next(_numbers)
+# Valid UK mobile numbers (07400 9xxxxx passes phonenumbers.is_valid_number; Ofcom's drama
+# range 07700 900xxx fails). Tests that spell a number out use 07400 123xxx, so never these.
+def _mobiles():
+    return (f"+4474009{n:05d}" for n in itertools.count(1))
 
 
 class Pool:
@@ -28,6 +27,7 @@ class Pool:
     def __init__(self, app) -> None:
         self.app = app
         self._labels = itertools.count(1)
+        self._numbers = _mobiles()
 
     def phone(
         self, label: str | None = None, *, number: str | None = None, serial: str = ""
@@ -36,7 +36,7 @@ class Pool:
             phone = ops.add_phone(
                 FACTORY,
                 label=label or f"Trip phone {next(self._labels)}",
-                number=number or mobile(),
+                number=number or next(self._numbers),
                 serial=serial,
             )
             db.session.commit()
