@@ -298,3 +298,16 @@ def test_operation_refuses_nonsense_periods(app, pool, museum):
             )
         with pytest.raises(InvalidInput, match="at most 50 phones"):
             ops.book_phones(FACTORY, trip, count=51)
+
+
+def test_a_cancelled_trips_bookings_hold_nothing(app, pool, museum, zoo):
+    phone = pool.phone("Trip phone 1")
+    pool.book(museum["id"], phone)
+    with app.app_context():
+        from tripcomms.trips.operations import cancel_trip
+
+        cancel_trip(FACTORY, db.session.get(Trip, museum["id"]), "Museum closed")
+        db.session.commit()
+    # The zoo, the same day, may have the phone the cancelled museum trip had booked.
+    pool.book(zoo["id"], phone)
+    assert count(app, Booking) == 2

@@ -162,8 +162,9 @@ class Loan(db.Model):
 
 
 class PhoneEvent(db.Model):
-    """A change of a phone's status, newest last: the phone's own history, kept beside the
-    audit chain so that the phone page can show it without reading the whole log."""
+    """One change of a phone's status (added, issued, returned, set by hand, retired): the
+    phone's own history, kept beside the audit chain so that the phone page can show it
+    without reading the whole log."""
 
     __tablename__ = "phone_events"
     __table_args__ = (Index("ix_phone_events_phone_created", "phone_id", "created_at"),)

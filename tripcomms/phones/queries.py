@@ -118,16 +118,19 @@ def clashing_bookings(
     *,
     ignore_booking_id: int | None = None,
 ) -> list[Booking]:
-    """Bookings still held (not fulfilled or cancelled) on these phones that overlap
-    [starts_at, ends_at), earliest first."""
+    """Bookings still held (not fulfilled or cancelled, for a trip not cancelled) on these
+    phones that overlap [starts_at, ends_at), earliest first."""
     ids = list(phone_ids)
     if not ids:
         return []
     query = (
         select(Booking)
+        .join(Trip, Booking.trip_id == Trip.id)
         .where(
             Booking.phone_id.in_(ids),
             Booking.status == BookingStatus.BOOKED,
+            # A cancelled trip's bookings hold nothing, whoever cancelled it and however.
+            Trip.cancelled_at.is_(None),
             Booking.starts_at < ends_at,
             Booking.ends_at > starts_at,
         )
@@ -242,7 +245,11 @@ def trip_phone_summary(trip: Trip) -> dict[str, Any]:
 
     ``{"booked": [Booking], "on_loan": [Loan], "returned": [Loan], "counts": {...}}``
     """
-    booked = [b for b in trip_bookings(trip.id) if b.status == BookingStatus.BOOKED]
+    booked = [
+        b
+        for b in trip_bookings(trip.id)
+        if b.status == BookingStatus.BOOKED and trip.cancelled_at is None
+    ]
     loans = trip_loans(trip.id)
     on_loan = [loan for loan in loans if loan.returned_at is None]
     returned = [loan for loan in loans if loan.returned_at is not None]
@@ -309,9 +316,11 @@ def upcoming_bookings(phone_id: int, now: datetime | None = None) -> list[Bookin
     """The phone's bookings still held that have not ended, soonest first."""
     query = (
         select(Booking)
+        .join(Trip, Booking.trip_id == Trip.id)
         .where(
             Booking.phone_id == phone_id,
             Booking.status == BookingStatus.BOOKED,
+            Trip.cancelled_at.is_(None),
             Booking.ends_at > (now or utcnow()),
         )
         .options(selectinload(Booking.trip))
