@@ -1,10 +1,10 @@
 """Two people issue the same phone at the same moment: exactly one loan is made.
 
 Each thread has its own app context and so its own session and connection, as two requests
-in two worker processes would. On PostgreSQL the phone's row lock makes the second wait and
-then see the loan; on SQLite, and on PostgreSQL with the lock taken away, both pass the checks
-and the partial unique index refuses the second loan. Either way the loser gets the same
-clear Conflict.
+in two worker processes would. With the operation's lock on the phone (a row lock on
+PostgreSQL, the write lock on SQLite) the second waits and then sees the loan. With the lock
+taken away both pass the checks, and the partial unique index refuses the second loan. Either
+way the loser gets the same clear Conflict.
 """
 
 import threading
@@ -18,14 +18,14 @@ from tripcomms.auth.models import User
 from tripcomms.errors import Conflict
 from tripcomms.extensions import db
 from tripcomms.phones import operations as ops
-from tripcomms.phones.models import Loan, Phone, PhoneStatus
+from tripcomms.phones.models import Booking, Loan, Phone, PhoneStatus
 from tripcomms.trips.models import Trip
 
 
 @pytest.mark.parametrize("row_lock", [True, False], ids=["row-lock", "index-only"])
 def test_two_issues_of_one_phone_at_the_same_moment(app, factory, pool, monkeypatch, row_lock):
     if not row_lock:
-        monkeypatch.setattr(ops, "_lock_phone", lambda phone: phone)
+        monkeypatch.setattr(ops, "_lock_phones", lambda phone_ids: None)
     leader = factory.user("leader", name="Liam Leader")
     teacher = factory.user("leader", name="Tara Teacher")
     museum = factory.trip(leader, title="Year 6 Museum")
@@ -82,3 +82,44 @@ def test_two_issues_of_one_phone_at_the_same_moment(app, factory, pool, monkeypa
         assert db.session.get(Loan, loan_id).phone_id == phone_id
         assert db.session.get(Phone, phone_id).status == PhoneStatus.ON_LOAN
         assert verify_chain().ok
+
+
+def test_two_bookings_of_one_phone_at_the_same_moment(app, factory, pool):
+    """Bookings have no unique index to fall back on (overlap is not equality), so the lock
+    on the phone is what keeps the second booker from promising it twice."""
+    museum = factory.trip(factory.user("leader"), title="Year 6 Museum")
+    zoo = factory.trip(factory.user("leader"), title="Year 5 Zoo")
+    phone_id = pool.phone("Trip phone 3")
+    barrier = threading.Barrier(2, timeout=30)
+    results: dict[str, object] = {}
+
+    def book(name: str, trip_id: int) -> None:
+        with app.app_context():
+            try:
+                phone = db.session.get(Phone, phone_id)
+                trip = db.session.get(Trip, trip_id)
+                db.session.commit()
+                barrier.wait()
+                [booking] = ops.book_phones(FACTORY, trip, phones=[phone])
+                db.session.commit()
+                results[name] = booking.id
+            except Exception as err:  # a Conflict, or anything else for the assertion to show
+                db.session.rollback()
+                results[name] = err
+            finally:
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=book, args=("museum", museum)),
+        threading.Thread(target=book, args=("zoo", zoo)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    wins = [r for r in results.values() if isinstance(r, int)]
+    losses = [r for r in results.values() if isinstance(r, Conflict)]
+    assert len(wins) == 1 and len(losses) == 1, results
+    assert str(losses[0]).startswith("Trip phone 3 is booked for Year ")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Booking)) == 1

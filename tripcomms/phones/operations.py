@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tripcomms.audit.operations import SystemActor, record
@@ -118,6 +118,34 @@ def _school_number(text: str, phone: Phone | None) -> str:
     return number
 
 
+def _lock_phones(phone_ids: Iterable[int]) -> None:
+    """Make changes to the same phones take turns until this transaction ends, so that each
+    sees what the one before it committed: row locks on PostgreSQL, taken in id order so that
+    two bookers of overlapping sets cannot deadlock; on SQLite a write, which takes the
+    database's write lock (waiting for the writer before) and starts a fresh snapshot."""
+    ids = sorted(set(phone_ids))
+    if not ids:
+        return
+    if db.session.get_bind().dialect.name == "sqlite":
+        table = Phone.__table__
+        db.session.execute(update(table).where(table.c.id.in_(ids)).values(status=table.c.status))
+    else:
+        db.session.execute(
+            select(Phone.id).where(Phone.id.in_(ids)).order_by(Phone.id).with_for_update()
+        )
+
+
+def _fresh(phone: Phone) -> Phone:
+    """The phone locked and re-read, as the transaction before this one left it."""
+    _lock_phones([phone.id])
+    fresh = db.session.scalar(
+        select(Phone).where(Phone.id == phone.id).execution_options(populate_existing=True)
+    )
+    if fresh is None:
+        raise NotFound("that phone no longer exists")
+    return fresh
+
+
 def _note_status(
     actor: Actor,
     phone: Phone,
@@ -211,6 +239,7 @@ def set_phone_status(actor: Actor, phone: Phone, status: PhoneStatus | str, note
         choices = ", ".join(s.value for s in MANUAL_STATUSES)
         raise InvalidInput(f"a phone can be set to {choices} by hand", field="status")
     note = _clean_line(note, "note", "the note", SHORT_NOTE_MAX, False)
+    phone = _fresh(phone)
     if phone.status == PhoneStatus.ON_LOAN:
         raise Conflict(f"{phone.label} is on loan; record its return instead", field="status")
     if phone.status == status:
@@ -225,6 +254,7 @@ def retire_phone(actor: Actor, phone: Phone, note: str = "") -> None:
     """Take a phone out of the pool for good. Raises Conflict while it is on loan or booked
     for a trip that has not ended (cancel the booking first) or if it is already retired."""
     note = _clean_line(note, "note", "the note", SHORT_NOTE_MAX, False)
+    phone = _fresh(phone)
     if phone.status == PhoneStatus.RETIRED:
         raise Conflict(f"{phone.label} is already retired")
     loan = open_loan(phone.id)
@@ -396,7 +426,9 @@ def _check_trip_open(trip: Trip) -> None:
 
 
 def _clash_message(phone: Phone, trip: Trip, bookings: list[Booking], loans: list[Loan]) -> str:
-    for loan in loans:
+    """Why ``phone`` cannot be booked for ``trip``: the loan holding it, else the booking."""
+    if loans:
+        loan = loans[0]
         if loan.trip_id == trip.id:
             return f"{phone.label} is already on loan to {loan.holder.name} for this trip"
         return (
@@ -445,6 +477,12 @@ def book_phones(
             raise InvalidInput(f"at most {MOST_PHONES_PER_BOOKING} phones at a time", field="count")
     chosen: list[Phone]
     if named:
+        _lock_phones(p.id for p in named)
+        db.session.scalars(
+            select(Phone)
+            .where(Phone.id.in_([p.id for p in named]))
+            .execution_options(populate_existing=True)
+        ).all()
         for phone in named:
             if phone.status in (PhoneStatus.LOST, PhoneStatus.RETIRED):
                 raise Conflict(
@@ -460,11 +498,14 @@ def book_phones(
                 raise Conflict(_clash_message(phone, trip, mine_b, mine_l), field="phones")
         chosen = named
     else:
+        usable = Phone.status.in_((PhoneStatus.AVAILABLE, PhoneStatus.ON_LOAN))
+        _lock_phones(db.session.scalars(select(Phone.id).where(usable)))
         candidates = list(
             db.session.scalars(
                 select(Phone)
-                .where(Phone.status.in_((PhoneStatus.AVAILABLE, PhoneStatus.ON_LOAN)))
+                .where(usable)
                 .order_by(Phone.label)
+                .execution_options(populate_existing=True)
             )
         )
         ids = [p.id for p in candidates]
@@ -549,20 +590,6 @@ def _committed_open_loan_message(phone_id: int) -> str | None:
     return f"{label} is already on loan to {holder} for {title}"
 
 
-def _lock_phone(phone: Phone) -> Phone:
-    """Re-read the phone, locking its row on PostgreSQL so that two issues of the same phone
-    take turns; on SQLite the write lock does that, and the unique index backs both."""
-    locked = db.session.scalar(
-        select(Phone)
-        .where(Phone.id == phone.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if locked is None:
-        raise NotFound("that phone no longer exists")
-    return locked
-
-
 def issue_loan(
     actor: Actor,
     phone: Phone,
@@ -583,7 +610,7 @@ def issue_loan(
     moment: the database lets one through and the other gets the same "already on loan".
     """
     now = utcnow()
-    phone = _lock_phone(phone)
+    phone = _fresh(phone)
     loan = open_loan(phone.id)
     if loan is not None:
         raise _already_on_loan(phone, loan)
@@ -681,6 +708,8 @@ def return_loan(
         choices = ", ".join(c.value for c in ReturnCondition)
         raise InvalidInput(f"condition must be one of {choices}", field="condition") from None
     notes = _clean_line(notes, "notes", "the return notes", SHORT_NOTE_MAX, False)
+    _fresh(loan.phone)
+    db.session.refresh(loan)  # returned a moment ago by someone else?
     if loan.returned_at is not None:
         raise Conflict(
             f"{loan.phone.label} was already returned on {describe_moment(loan.returned_at)}"
