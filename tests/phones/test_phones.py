@@ -215,6 +215,7 @@ def test_phone_list_pages_and_sorts(app, office_client, pool):
         phone = db.session.scalar(select(Phone).where(Phone.label == "Phone 30"))
         ops.set_phone_status(FACTORY, phone, "repair")
         db.session.commit()
+        phone_id = phone.id
     first = office_client.get("/phones").get_data(as_text=True)
     assert "Phone 01" in first and "Phone 25" in first and "Phone 26" not in first
     assert "Page 1 of 2 (30 in all)" in first
@@ -228,3 +229,4 @@ def test_phone_list_pages_and_sorts(app, office_client, pool):
     assert newest.index("Phone 30") < newest.index("Phone 06")
     # Nonsense in the query string falls back rather than failing.
     assert office_client.get("/phones?sort=evil&page=99").status_code == 200
+    assert office_client.get(f"/phones/{phone_id}?phone_id=1&loans_page=x").status_code == 200

@@ -97,7 +97,7 @@ def _check_label_free(label: str, phone: Phone | None) -> None:
 
 def _school_number(text: str, phone: Phone | None) -> str:
     """The number in E.164, checked to be a mobile that no other phone and no member of staff
-    has. Raises InvalidInput or Conflict against the ``number`` field."""
+    has. Raises InvalidInput, Conflict or PolicyError against the ``number`` field."""
     try:
         number = normalise_number(text)
     except InvalidInput as err:

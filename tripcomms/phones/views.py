@@ -87,7 +87,8 @@ def _listing_url(**changes: object) -> str:
     """This page's address with some query arguments changed (None removes one)."""
     args: dict[str, object] = {**request.args.to_dict(), **changes}
     kept = {key: value for key, value in args.items() if value not in (None, "")}
-    return url_for(request.endpoint, **(request.view_args or {}), **kept)
+    # The path's own arguments win over any of the same name in the query string.
+    return url_for(request.endpoint, **{**kept, **(request.view_args or {})})
 
 
 # The trip page (another package's) includes phones/_trip_summary.html, which calls this.
@@ -117,7 +118,8 @@ def _phone_or_404(phone_id: int) -> Phone:
     return one_or_404(select(Phone).where(Phone.id == phone_id))
 
 
-def _first_error(err: DomainError) -> str:
+def _sentence(err: DomainError) -> str:
+    """A domain error as a flash message: capitalised, with a full stop."""
     return err.message[:1].upper() + err.message[1:] + "."
 
 
@@ -358,7 +360,7 @@ def retire(phone_id: int):
         ops.retire_phone(_me(), phone, form.note.data)
     except DomainError as err:
         db.session.rollback()
-        flash("Not retired: " + _first_error(err), "error")
+        flash("Not retired: " + _sentence(err), "error")
     else:
         db.session.commit()
         flash(f"{phone.label} is retired.", "success")
@@ -540,7 +542,7 @@ def cancel_booking(trip_id: int, booking_id: int):
         ops.cancel_booking(_me(), booking)
     except DomainError as err:
         db.session.rollback()
-        flash(_first_error(err), "error")
+        flash(_sentence(err), "error")
     else:
         db.session.commit()
         flash(f"Booking of {booking.phone.label} cancelled.", "success")
@@ -598,7 +600,7 @@ def return_loan(trip_id: int, loan_id: int):
         except DomainError as err:
             db.session.rollback()
             if loan.returned_at is not None:
-                flash(_first_error(err), "error")
+                flash(_sentence(err), "error")
                 return redirect(url_for("phones.trip_phones", trip_id=trip.id), code=303)
             apply_domain_error(form, err, "condition")
         else:
