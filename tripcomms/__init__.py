@@ -60,6 +60,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from tripcomms import main
     from tripcomms.auth.views import bp as auth_bp
+    from tripcomms.phones.views import bp as phones_bp
     from tripcomms.relay.views import bp as relay_bp
     from tripcomms.relay.views import start_sender_on_first_request
     from tripcomms.relay.webhooks import bp as twilio_bp
@@ -69,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(trips_bp)
+    app.register_blueprint(phones_bp)
     app.register_blueprint(relay_bp)
     app.register_blueprint(twilio_bp)
     register_simulator(app)
@@ -78,6 +80,7 @@ def register_blueprints(app: Flask) -> None:
 def register_cli(app: Flask) -> None:
     from tripcomms.audit.cli import audit_cli
     from tripcomms.auth.cli import users_cli
+    from tripcomms.phones.cli import loans_cli, phones_cli
     from tripcomms.relay.cli import numbers_cli, worker_command
     from tripcomms.trips.cli import trips_cli
 
@@ -86,6 +89,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(numbers_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(phones_cli)
+    app.cli.add_command(loans_cli)
 
 
 def register_request_handling(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from tripcomms.audit.models import AuditEvent, audit_head
 from tripcomms.auth.models import StaffNumber, User, UserRole
+from tripcomms.phones.models import Booking, Loan, Phone, PhoneEvent
 from tripcomms.relay.models import (
     Broadcast,
     DeliveryEvent,
@@ -22,13 +23,17 @@ from tripcomms.trips.models import (
 
 __all__ = [
     "AuditEvent",
+    "Booking",
     "Broadcast",
     "Contact",
     "ContactLink",
     "DeliveryEvent",
+    "Loan",
     "Message",
     "NumberAllocation",
     "OptOut",
+    "Phone",
+    "PhoneEvent",
     "ProxyNumber",
     "Pupil",
     "StaffNumber",

@@ -86,6 +86,8 @@ NAV_ITEMS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Texts to review", "relay.review", (Role.OFFICE,)),
     ("Trip numbers", "relay.number_admin", (Role.ADMIN,)),
     ("Staff accounts", "auth.users", (Role.ADMIN,)),
+    ("Phones", "phones.phones", (Role.OFFICE,)),
+    ("Loans", "phones.loans", (Role.OFFICE,)),
 ]
 
 

@@ -1,7 +1,7 @@
 """relay: trip numbers, messages, delivery events, opt-outs, broadcasts
 
 Revision ID: 0004_relay
-Revises: 0002_trips
+Revises: 0003_phones
 Create Date: 2026-11-24 09:23:29.492569
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004_relay'
-down_revision = '0002_trips'
+down_revision = '0003_phones'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,45 @@
+"""What the phone pool adds to other packages: relay endpoints, and trip-page parts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from tripcomms.auth.models import User
+from tripcomms.phones.queries import all_school_phone_numbers, loans_in_force, trip_phone_summary
+from tripcomms.relay.endpoints import Endpoint, endpoint_provider, school_number_source
+from tripcomms.trips.models import Trip
+from tripcomms.trips.panels import ReadinessItem, readiness_check, trip_panel
+
+
+@endpoint_provider
+def school_phone_endpoints(trip: Trip, at: datetime) -> Iterable[Endpoint]:
+    """School phones on loan to the trip: parents' texts go to them; their texts are commands."""
+    return [
+        Endpoint(phone.number, loan.holder_id, phone.label, personal=False, source_id=loan.id)
+        for loan, phone in loans_in_force(trip.id, at)
+    ]
+
+
+school_number_source(all_school_phone_numbers)
+
+
+@trip_panel("phones/_trip_summary.html", order=20)
+def _phones_panel(trip: Trip, user: User) -> dict[str, Any]:
+    return {}  # the template asks trip_phone_summary(trip) itself
+
+
+@readiness_check(order=20)
+def _phones_ready(trip: Trip) -> ReadinessItem:
+    """Phones issued (or booked, before the day). Personal-phone approvals count here too once
+    they exist."""
+    summary = trip_phone_summary(trip)
+    counts = summary["counts"]
+    if counts["on_loan"]:
+        return ReadinessItem("School phones issued", True, f"{counts['on_loan']} on loan")
+    if counts["booked"]:
+        return ReadinessItem(
+            "School phones issued", False, f"{counts['booked']} booked, none issued"
+        )
+    return ReadinessItem("School phones issued", False, "none booked or issued")
