@@ -37,6 +37,11 @@ def test_demo_creates_a_fresh_seeded_database(tmp_path, monkeypatch):
         assert [t.state for t in trips] == [TripState.IN_PROGRESS, TripState.PLANNED]
         assert db.session.scalar(select(func.count()).select_from(Pupil)) == 30
         assert db.session.scalar(select(func.count()).select_from(Contact)) == 45
+        from tripcomms.phones.models import Loan, Phone
+
+        assert db.session.scalar(select(func.count()).select_from(Phone)) == 6
+        on_loan = db.session.scalars(select(Loan).where(Loan.returned_at.is_(None))).all()
+        assert [loan.trip_id for loan in on_loan] == [trips[0].id, trips[0].id]
         db.engine.dispose()
 
     # An existing demo database is not replaced without --yes when nobody can be asked.

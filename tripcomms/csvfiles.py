@@ -35,6 +35,31 @@ class ImportRejected(DomainError):
         self.errors = errors
 
 
+def decode_csv(data: bytes, *, limit: int | None = None, field: str | None = None) -> str:
+    """The text of an uploaded CSV file: UTF-8, with or without a byte-order mark.
+
+    Raises InvalidInput (naming ``field``) for an empty, binary, non-UTF-8 or, past ``limit``
+    bytes, over-large file, saying what to do.
+    """
+    if not data or not data.strip():
+        raise InvalidInput("that file is empty", field=field)
+    if b"\x00" in data[:65536]:
+        raise InvalidInput(
+            "that file is not a CSV text file (it looks like a spreadsheet, picture or other "
+            "binary file); in your spreadsheet choose Save As, CSV UTF-8",
+            field=field,
+        )
+    if limit is not None and len(data) > limit:
+        raise InvalidInput(f"that file is too large (at most {limit // 1000:,} kB)", field=field)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "that file is not UTF-8 text; in your spreadsheet choose Save As, CSV UTF-8",
+            field=field,
+        ) from None
+
+
 def read_csv(
     data: bytes, *, required: Iterable[str], optional: Iterable[str] = ()
 ) -> list[tuple[int, dict[str, str]]]:
@@ -45,14 +70,7 @@ def read_csv(
     more than MAX_ROWS rows.
     """
     required, optional = list(required), list(optional)
-    if b"\x00" in data[:8192]:
-        raise InvalidInput("that file is not a CSV text file (it looks like a binary file)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput(
-            "that file is not UTF-8 text; save it from the spreadsheet as 'CSV UTF-8'"
-        ) from None
+    text = decode_csv(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)

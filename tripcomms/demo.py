@@ -142,6 +142,7 @@ def seed(app) -> list[tuple[str, str, str]]:
 
     from tripcomms.auth import operations as auth_ops
     from tripcomms.extensions import db
+    from tripcomms.phones.demo import seed_demo_phones
     from tripcomms.trips import operations as trip_ops
     from tripcomms.types import utcnow
 
@@ -180,6 +181,7 @@ def seed(app) -> list[tuple[str, str, str]]:
     )
     trip_ops.import_roster(DEMO, today, demo_roster(range(30)))
     trip_ops.import_roster(DEMO, next_week, demo_roster(range(1, 30, 2)))
+    seed_demo_phones(DEMO, [today, next_week])
     db.session.commit()
     return logins
 

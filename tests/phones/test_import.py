@@ -100,7 +100,7 @@ def test_a_large_binary_file_gets_a_clear_message(app, office_client):
     response = upload(office_client, data, "photo.jpg")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "that file is not a CSV file" in page
+    assert "that file is not a CSV text file" in page
     assert "Save As, CSV UTF-8" in page
     assert count(app, Phone) == 0
 
@@ -110,12 +110,12 @@ def test_a_large_binary_file_gets_a_clear_message(app, office_client):
     [
         ("label,number,serial\nTéléphone,07400 123401,\n".encode("latin-1"), "not UTF-8 text"),
         (None, "choose a CSV file"),  # no file chosen
-        (b"", "the file is empty"),
-        (b"\r\n\r\n", "the file is empty"),
+        (b"", "that file is empty"),
+        (b"\r\n\r\n", "that file is empty"),
         (b"label,number,serial\r\n", "the file has a header but no phones"),
         (b"name,mobile\nTrip phone 1,07400123401\n", "the first row must be the header"),
         (b"label,number,label\nA,07400123401,B\n", "the header names a column twice"),
-        (b"label,number\n" + b"x" * 1_000_001, "too large for a list of phones"),
+        (b"label,number\n" + b"x" * 1_000_001, "that file is too large (at most 1,000 kB)"),
     ],
 )
 def test_files_that_are_not_a_phones_csv(app, office_client, data, message):
@@ -147,6 +147,6 @@ def test_cli_import(app, runner, tmp_path):
     binary.write_bytes(os.urandom(5 * 1024 * 1024))
     result = runner.invoke(args=["phones", "import", str(binary)])
     assert result.exit_code == 1
-    assert "that file is not a CSV file" in result.output
+    assert "that file is not a CSV text file" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert count(app, Phone) == 2

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tripcomms import csvfiles
 from tripcomms.audit.operations import SystemActor, record
 from tripcomms.auth.models import StaffNumber, User
 from tripcomms.errors import Conflict, InvalidInput, NotFound, PolicyError
@@ -292,31 +293,8 @@ class ImportRejected(InvalidInput):
 
 
 def decode_csv(data: bytes, *, limit: int = IMPORT_MAX_BYTES) -> str:
-    """The text of an uploaded CSV file: UTF-8, with or without a byte-order mark.
-
-    Raises InvalidInput for an empty, binary, non-UTF-8 or over-large file, saying what to do.
-    """
-    if not data or not data.strip():
-        raise InvalidInput("the file is empty", field="file")
-    if b"\x00" in data:
-        raise InvalidInput(
-            "that file is not a CSV file (it looks like a spreadsheet, picture or other binary "
-            "file); in your spreadsheet choose Save As, CSV UTF-8",
-            field="file",
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput(
-            "that file is not UTF-8 text; in your spreadsheet choose Save As, CSV UTF-8",
-            field="file",
-        ) from None
-    if len(data) > limit:
-        raise InvalidInput(
-            f"that file is too large for a list of phones (at most {limit // 1000} kB)",
-            field="file",
-        )
-    return text
+    """The text of an uploaded phones CSV; raises InvalidInput saying what is wrong with it."""
+    return csvfiles.decode_csv(data, limit=limit, field="file")
 
 
 @dataclass
