@@ -50,3 +50,49 @@ def test_demo_creates_a_fresh_seeded_database(tmp_path, monkeypatch):
     assert "exists; run again with --yes" in result.output
     result = runner.invoke(demo_command, ["--no-serve", "--yes"])
     assert result.exit_code == 0, result.output
+
+
+def test_demo_serves_until_stopped(tmp_path):
+    """`flask --app tripcomms demo` really serves (Flask ignores app.run() in a CLI command)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPCOMMS_")}
+    code = (
+        "import flask, sys;"
+        f"flask.Flask.auto_find_instance_path = lambda self: {str(tmp_path)!r};"
+        "from tripcomms.demo import demo_command;"
+        f"demo_command.main(['--yes', '--port', '{port}'], standalone_mode=True)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.monotonic() < deadline, "the demo did not start serving"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert "Demo Primary School" in response.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()

@@ -218,4 +218,10 @@ def demo_command(yes: bool, host: str, port: int, no_serve: bool) -> None:
     if no_serve:
         return
     click.echo(f"\nOpen http://{host}:{port}/ (Ctrl+C stops the demo)\n")
-    app.run(host=host, port=port, use_reloader=False, threaded=True)
+    # Werkzeug's server directly: Flask ignores app.run() inside a `flask` command.
+    from werkzeug.serving import run_simple
+
+    from tripcomms.relay.outbox import start_in_process
+
+    start_in_process(app)
+    run_simple(host, port, app, threaded=True, use_reloader=False)
