@@ -72,9 +72,7 @@ def test_two_templates_cannot_share_a_name(client, app, office):
     add(client, "Arrived", "Arrived safely")
     response = add(client, "arrived", "We have arrived")
     assert response.status_code == 422
-    assert "there is already a template called &#39;Arrived&#39;" in response.get_data(
-        as_text=True
-    )
+    assert "there is already a template called &#39;Arrived&#39;" in response.get_data(as_text=True)
 
 
 def test_leaders_may_not_maintain_templates(client, factory):
