@@ -464,7 +464,8 @@ class Progress:
 def broadcast_progress(trip: Trip, broadcast: Broadcast) -> Progress:
     """Where each recipient's copy of ``broadcast`` is: queued, sent, delivered or failed.
 
-    A recipient whose text was sent again is shown by the latest attempt.
+    A recipient whose text was sent again is shown by the latest attempt. Rows are by code,
+    those not delivered first.
     """
     everyone = people(trip)
     latest: dict[int, Message] = {}
@@ -489,7 +490,8 @@ def broadcast_progress(trip: Trip, broadcast: Broadcast) -> Progress:
                 retry=state == "failed" and Status(message.status) in FAILED_STATUSES,
             )
         )
-    rows.sort(key=lambda r: r.person.code if r.person else 0)
+    # Those not delivered first: on a phone, forty delivered rows would hide them.
+    rows.sort(key=lambda r: (r.state != "failed", r.person.code if r.person else 0))
     return Progress(broadcast, rows, counts)
 
 
