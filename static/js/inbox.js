@@ -34,7 +34,6 @@ if (list) {
   poll(list.dataset.pollUrl, (data) => {
     const key = JSON.stringify(data.threads);
     if (key === lastKey) return true;
-    const first = lastKey === null;
     lastKey = key;
     const news = data.threads.filter((t) => t.unread > (unread.get(String(t.code)) || 0));
     unread.clear();
@@ -48,7 +47,8 @@ if (list) {
       if (again) again.focus();
     }
     const summary = `${data.unread} unread · ${data.waiting} waiting for a reply`;
-    const heads = first ? '' : news.map((t) => `New text from ${t.name}. `).join('');
+    // Compared with what the page showed when it loaded, then with the last answer.
+    const heads = news.map((t) => `New text from ${t.name}. `).join('');
     const text = heads + summary;
     if (status.textContent !== text) status.textContent = text;
     return true;
