@@ -141,3 +141,17 @@ def test_with_the_twilio_backend_the_handset_pages_do_not_exist(app_config, fact
     for url in ("/sim/phones", "/sim/phones/contact-1", "/sim/phones/contact-1/texts.json"):
         assert client.get(url).status_code == 404, url
     assert client.post_form("/sim/phones/contact-1", {"body": "x"}).status_code == 404
+    with app.app_context():
+        db.engine.dispose()  # this second app's own connections
+
+
+def test_a_phone_switched_off_gets_nothing_until_it_is_on_again(signed_in, trip, sim):
+    key = mary_key(trip)
+    response = signed_in.post_form(f"/sim/phones/{key}/power", {"state": "off"})
+    assert response.status_code == 303
+    page = signed_in.get(response.location).get_data(as_text=True)
+    assert "Mary Jones&#39;s phone is off" in page and "Switch it on" in page
+    assert sim.undeliverable_code(MARY) == 30003
+    signed_in.post_form(f"/sim/phones/{key}/power", {"state": "on"})
+    assert sim.undeliverable_code(MARY) is None
+    assert signed_in.post(f"/sim/phones/{key}/power", data={"state": "off"}).status_code == 400

@@ -251,7 +251,8 @@ def index():
 @bp.route("/<key>", methods=["GET", "POST"])
 @login_required
 def phone(key: str):
-    """One handset: its texts, and a box to text a trip number from it (POST sends)."""
+    """One handset: its texts, a box to text a trip number from it (POST sends), and a switch
+    to turn it off."""
     handset = _handset(key)
     numbers = trip_numbers()
     form = HandsetForm()
@@ -297,8 +298,26 @@ def phone(key: str):
         texts=texts,
         form=form,
         has_numbers=bool(numbers),
+        switched_off=_simulator().undeliverable_code(handset.number) is not None,
         poll_ms=int(float(current_app.config.get("INBOX_POLL_SECONDS", 3)) * 1000),
     ), status
+
+
+@bp.route("/<key>/power", methods=["POST"])
+@login_required
+def power(key: str):
+    """Switch a handset off (texts to it end undelivered, 30003 unreachable) or on again."""
+    handset = _handset(key)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    sim = _simulator()
+    if request.form.get("state") == "off":
+        sim.make_undeliverable(handset.number, 30003)
+        flash(f"{handset.name}'s phone is off: texts to it will not be delivered.", "success")
+    else:
+        sim.make_deliverable(handset.number)
+        flash(f"{handset.name}'s phone is on again.", "success")
+    return redirect(url_for("handsets.phone", key=handset.key), code=303)
 
 
 @bp.route("/<key>/texts.json")
