@@ -42,6 +42,19 @@ class DefaultConfig:
     RESPONSE_TARGET_MINUTES = 30
     RETENTION_DAYS = 400
     SEND_IN_PROCESS = True
+    # The outbox sender (relay/outbox.py).
+    SEND_CONCURRENCY = 16
+    SEND_BATCH = 64
+    SEND_LEASE_SECONDS = 60
+    SEND_MAX_ATTEMPTS = 8
+    SEND_MAX_AGE_MINUTES = 60
+    SEND_BACKOFF_SECONDS = 2.0
+    SEND_BACKOFF_MAX_SECONDS = 300.0
+    SENDER_POLL_SECONDS = 1.0
+    # The relay: copy what one staff phone sends to the trip's other phones; how often an
+    # unknown sender may get the automatic reply.
+    RELAY_COPY_TO_ENDPOINTS = True
+    AUTO_REPLY_EVERY_MINUTES = 60
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
     LOGIN_LIMIT_PER_ADDRESS = "30 per 15 minutes"

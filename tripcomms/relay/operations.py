@@ -579,7 +579,7 @@ def _opt_in(message, trip, proxy, endpoints, recipient) -> list[Message]:
 
 def _auto_reply(message: Message, trip: Trip | None, proxy: str, text: str) -> list[Message]:
     """One auto-reply per sender and number an hour: two auto-responders must not ping-pong."""
-    every = timedelta(minutes=current_app.config.get("AUTO_REPLY_EVERY_MINUTES", 60))
+    every = timedelta(minutes=current_app.config["AUTO_REPLY_EVERY_MINUTES"])
     recent = db.session.scalar(
         select(
             exists().where(
@@ -743,7 +743,7 @@ def _from_endpoint(
     except (InvalidInput, NotFound, Conflict, PolicyError) as err:
         return [reply(f"Not sent: {err.message}.")]
     caused = [*outcome.messages, reply(receipt, Kind.RECEIPT)]
-    if current_app.config.get("RELAY_COPY_TO_ENDPOINTS", True):
+    if current_app.config["RELAY_COPY_TO_ENDPOINTS"]:
         for other in endpoints.values():
             if other.number != sender:
                 caused.append(
