@@ -59,6 +59,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from tripcomms import main
+    from tripcomms.approvals.views import bp as approvals_bp
     from tripcomms.auth.views import bp as auth_bp
     from tripcomms.phones.views import bp as phones_bp
     from tripcomms.relay.views import bp as relay_bp
@@ -72,12 +73,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(trips_bp)
     app.register_blueprint(phones_bp)
     app.register_blueprint(relay_bp)
+    app.register_blueprint(approvals_bp)
     app.register_blueprint(twilio_bp)
     register_simulator(app)
     start_sender_on_first_request(app)
 
 
 def register_cli(app: Flask) -> None:
+    from tripcomms.approvals.cli import approvals_cli
     from tripcomms.audit.cli import audit_cli
     from tripcomms.auth.cli import users_cli
     from tripcomms.phones.cli import loans_cli, phones_cli
@@ -91,6 +94,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(phones_cli)
     app.cli.add_command(loans_cli)
+    app.cli.add_command(approvals_cli)
 
 
 def register_request_handling(app: Flask) -> None:
