@@ -24,7 +24,7 @@ from tripcomms.approvals.models import ApprovalState, PersonalPhoneApproval
 from tripcomms.audit.operations import SYSTEM
 from tripcomms.auth.access import one_or_404, role_required
 from tripcomms.auth.models import Role, StaffNumber, User
-from tripcomms.errors import DomainError, InvalidInput
+from tripcomms.errors import Conflict, DomainError, InvalidInput
 from tripcomms.extensions import db
 from tripcomms.forms import apply_domain_error
 from tripcomms.listing import paged
@@ -53,10 +53,6 @@ def _duration(seconds: float | None) -> str:
 
 def _me() -> User:
     return current_user._get_current_object()
-
-
-def _sentence(err: DomainError) -> str:
-    return err.message[:1].upper() + err.message[1:] + "."
 
 
 def _sweep() -> None:
@@ -129,6 +125,11 @@ def ask(trip_id: int):
         ends = _time_field(form.ends_at.data, "ends_at", "the end") or ends
     except InvalidInput as err:
         time_error = err
+    # The form shows whole minutes: the window's own edges, so shown, mean the edges.
+    if timedelta(0) < window.opens_at - starts < timedelta(minutes=1):
+        starts = window.opens_at
+    if timedelta(0) < ends - window.closes_at < timedelta(minutes=1):
+        ends = window.closes_at
     free = queries.free_school_phones(trip, starts, ends) if ends > starts else []
     if form.send.data and form.validate_on_submit() and time_error is None:
         staff_number = db.session.get(StaffNumber, form.number.data)
@@ -250,6 +251,11 @@ def approve(approval_id: int):
     if form.validate_on_submit():
         try:
             ops.approve(_me(), approval, form.conditions.data)
+        except Conflict as err:
+            # Decided already, or ended: nothing to correct in the form.
+            db.session.rollback()
+            flash(f"Nothing changed: {err.message}.", "error")
+            return redirect(url_for("approvals.show", approval_id=approval.id), code=303)
         except DomainError as err:
             db.session.rollback()
             apply_domain_error(form, err, "conditions")
@@ -271,6 +277,11 @@ def deny(approval_id: int):
     if form.validate_on_submit():
         try:
             ops.deny(_me(), approval, form.reason.data)
+        except Conflict as err:
+            # Decided already, or ended: nothing to correct in the form.
+            db.session.rollback()
+            flash(f"Nothing changed: {err.message}.", "error")
+            return redirect(url_for("approvals.show", approval_id=approval.id), code=303)
         except DomainError as err:
             db.session.rollback()
             apply_domain_error(form, err, "reason")
@@ -294,7 +305,7 @@ def revoke(approval_id: int):
             ops.revoke(_me(), approval, form.reason.data)
         except DomainError as err:
             db.session.rollback()
-            flash(f"Not revoked: {_sentence(err)}", "error")
+            flash(f"Not revoked: {err.message}.", "error")
         else:
             db.session.commit()
             wake(current_app._get_current_object())
