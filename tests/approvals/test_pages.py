@@ -230,3 +230,31 @@ def test_the_term_report(client, people, app, factory):
     client.login(auditor.email)
     assert client.get("/approvals/report").status_code == 200
     assert client.get(f"/approvals/{first}").status_code == 200
+
+
+def test_checking_school_phones_saves_nothing(client, people, app, factory):
+    other = factory.trip(title="Farm", starts_at=utcnow() + timedelta(hours=10))
+    with app.app_context():
+        phone = phone_ops.add_phone(FACTORY, label="Trip phone 9", number="07400 999001")
+        phone_ops.book_phones(FACTORY, db.session.get(Trip, other), phones=[phone])
+        db.session.commit()
+    client.login(people.leader.email)
+    # Over the whole relay window the phone is booked for the farm trip; today it is free.
+    page = text(client.get(f"/trips/{people.trip_id}/personal-phone"))
+    assert "No school phone is free" in page
+    response = client.post_form(
+        f"/trips/{people.trip_id}/personal-phone",
+        {
+            "number": 1,
+            "reason": "",
+            "starts_at": local_time(utcnow()),
+            "ends_at": local_time(utcnow() + timedelta(hours=5)),
+            "check": "y",
+        },
+    )
+    assert response.status_code == 200
+    assert "1 school phone free" in text(response)
+    assert "Trip phone 9" in text(response)
+    assert "is required" not in text(response)
+    with app.app_context():
+        assert db.session.scalar(select(PersonalPhoneApproval)) is None

@@ -40,7 +40,7 @@ def seed_demo_approvals(
             trip,
             trip.leader,
             trip.leader.personal_numbers[0].number,
-            "Two groups at the museum and both school phones are with the other group.",
+            "Two groups at the museum; both school phones issued are with the first group.",
         )
         ops.approve(head, approval, "Only while the groups are apart; a school phone after.")
         made.append(approval)
