@@ -1,6 +1,8 @@
 """Urgent decisions by SMS: "APPROVE 17" or "DENY 17 <reason>" to NOTIFY_FROM from a number
 registered to a Headteacher decides; the same words from anywhere else change nothing."""
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from tests.approvals.staff import DEPUTY_OWN, HEAD_OWN, HELPER_OWN, LEADER_OWN, NOTIFY
@@ -224,3 +226,17 @@ def test_sms_decisions_through_the_simulator(scenario, people, app, sim, live_si
         ).all()
     assert directions == [Direction.IN]
     assert people.actions("approval.sms_refused") == ["approval.sms_refused"]
+
+
+def test_the_notify_number_is_never_a_trip_number(scenario, people, app, factory):
+    from tests.helpers import FACTORY
+    from tripcomms.relay import numbers as number_ops
+    from tripcomms.trips.models import Trip
+    from tripcomms.types import utcnow
+
+    trip_id = factory.trip(title="Zoo", starts_at=utcnow() + timedelta(days=30))
+    with app.app_context():
+        number_ops.add_number(FACTORY, NOTIFY)  # as `numbers sync` would
+        trip = db.session.get(Trip, trip_id)
+        assert [n.number for n in number_ops.free_numbers(trip)] == [TRIP_NUMBER]
+        db.session.rollback()
