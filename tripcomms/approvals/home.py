@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import or_
 
 from tripcomms.approvals import queries
-from tripcomms.approvals.models import PersonalPhoneApproval
+from tripcomms.approvals.models import ApprovalState, PersonalPhoneApproval
 from tripcomms.auth.models import Role, User
 from tripcomms.extensions import db
 from tripcomms.main import home_section
@@ -20,7 +20,8 @@ HOME_SHOWN = 5
 @home_section(Role.HEAD, template="approvals/_home_head.html")
 def head_home_section(user: User) -> dict[str, Any]:
     now = utcnow()
-    waiting = queries.pending()
+    # Read as of now: one whose window ended since the last sweep is no longer waiting.
+    waiting = [a for a in queries.pending() if a.state_at(now) == ApprovalState.PENDING]
     return {
         "pending": waiting[:HOME_SHOWN],
         "pending_total": len(waiting),

@@ -9,7 +9,7 @@ from typing import Any
 
 from tripcomms.approvals import queries
 from tripcomms.approvals import sms as _sms  # noqa: F401  (registers the NOTIFY_FROM handler)
-from tripcomms.approvals.models import ApprovalState
+from tripcomms.approvals.models import ApprovalState, PersonalPhoneApproval
 from tripcomms.approvals.operations import note_first_use
 from tripcomms.auth.models import Role, User
 from tripcomms.relay.endpoints import Endpoint, endpoint_provider, endpoint_use_listener
@@ -41,7 +41,7 @@ def _first_use(endpoint: Endpoint, message: Message) -> None:
     note_first_use(endpoint, message)
 
 
-def sees_number(user: User, approval) -> bool:
+def sees_number(user: User, approval: PersonalPhoneApproval) -> bool:
     """The owner and the Headteacher see a personal number; everyone else its last 3 digits."""
     return user.id == approval.user_id or user.has_role(Role.HEAD)
 

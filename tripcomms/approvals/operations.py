@@ -88,7 +88,9 @@ def _check_decider(actor: Actor, approval: PersonalPhoneApproval) -> User:
     return actor
 
 
-def _window(trip: Trip, starts_at: datetime | None, ends_at: datetime | None, at: datetime):
+def _window(
+    trip: Trip, starts_at: datetime | None, ends_at: datetime | None, at: datetime
+) -> tuple[datetime, datetime]:
     """The requested window, by default the trip's relay window, never beyond it.
     Raises InvalidInput against the field at fault."""
     relay = relay_window(trip)
