@@ -58,7 +58,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from tripcomms import main
+    from tripcomms import health, main
     from tripcomms.auth.views import bp as auth_bp
     from tripcomms.phones.views import bp as phones_bp
     from tripcomms.relay.views import bp as relay_bp
@@ -68,6 +68,7 @@ def register_blueprints(app: Flask) -> None:
     from tripcomms.trips.views import bp as trips_bp
 
     app.register_blueprint(main.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(trips_bp)
     app.register_blueprint(phones_bp)
