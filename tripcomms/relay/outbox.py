@@ -263,3 +263,8 @@ def stop_in_process(app: Flask) -> None:
     if running is not None:
         running[1].stop()
         running[0].join(timeout=15)
+
+
+def in_process_sender_alive(app: Flask) -> bool:
+    running = _threads.get((id(app), os.getpid()))
+    return running is not None and running[0].is_alive()
