@@ -59,6 +59,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from tripcomms import health, main
+    from tripcomms.approvals.views import bp as approvals_bp
     from tripcomms.auth.views import bp as auth_bp
     from tripcomms.phones.views import bp as phones_bp
     from tripcomms.relay.views import bp as relay_bp
@@ -73,12 +74,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(trips_bp)
     app.register_blueprint(phones_bp)
     app.register_blueprint(relay_bp)
+    app.register_blueprint(approvals_bp)
     app.register_blueprint(twilio_bp)
     register_simulator(app)
     start_sender_on_first_request(app)
 
 
 def register_cli(app: Flask) -> None:
+    from tripcomms.approvals.cli import approvals_cli
     from tripcomms.audit.cli import audit_cli
     from tripcomms.auth.cli import users_cli
     from tripcomms.backup import backup_command
@@ -93,6 +96,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(phones_cli)
     app.cli.add_command(loans_cli)
+    app.cli.add_command(approvals_cli)
     app.cli.add_command(backup_command)
 
 

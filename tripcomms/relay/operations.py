@@ -23,8 +23,13 @@ from tripcomms.auth.models import StaffNumber, User
 from tripcomms.errors import Conflict, InvalidInput, NotFound, PolicyError
 from tripcomms.extensions import db
 from tripcomms.mobile import normalise_number
-from tripcomms.relay import commands
-from tripcomms.relay.endpoints import Endpoint, endpoints_for, school_numbers
+from tripcomms.relay import commands, notify
+from tripcomms.relay.endpoints import (
+    Endpoint,
+    endpoints_for,
+    note_personal_use,
+    school_numbers,
+)
 from tripcomms.relay.models import (
     FINAL_STATUSES,
     STATUS_RANK,
@@ -419,9 +424,11 @@ def handle_inbound(inbound: Inbound, at: datetime | None = None) -> Message:
         created_at=at,
     )
     db.session.add(message)
-    trip = trip_for_number(proxy, at)
     caused: list[Message] = []
-    if trip is None:
+    if proxy == notify.notify_number():
+        # Not a trip's text: staff answering a notification (the Headteacher's APPROVE 17).
+        caused = notify.handle_reply(message, at)
+    elif (trip := trip_for_number(proxy, at)) is None:
         caused = _no_trip(message)
     else:
         message.trip = trip
@@ -434,6 +441,7 @@ def handle_inbound(inbound: Inbound, at: datetime | None = None) -> Message:
                 caused = _from_contact(message, trip, proxy, endpoints, recipient)
             else:
                 caused = _from_stranger(message, trip, proxy, sender, at)
+        note_personal_use(endpoints, message, caused)
     if message.num_media:
         message.flagged = "media"
     db.session.flush()
