@@ -58,7 +58,8 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from tripcomms import main
+    from tripcomms import health, main
+    from tripcomms.approvals.views import bp as approvals_bp
     from tripcomms.auth.views import bp as auth_bp
     from tripcomms.phones.views import bp as phones_bp
     from tripcomms.relay.inbox_views import bp as inbox_bp
@@ -69,19 +70,23 @@ def register_blueprints(app: Flask) -> None:
     from tripcomms.trips.views import bp as trips_bp
 
     app.register_blueprint(main.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(trips_bp)
     app.register_blueprint(phones_bp)
     app.register_blueprint(relay_bp)
     app.register_blueprint(inbox_bp)
+    app.register_blueprint(approvals_bp)
     app.register_blueprint(twilio_bp)
     register_simulator(app)
     start_sender_on_first_request(app)
 
 
 def register_cli(app: Flask) -> None:
+    from tripcomms.approvals.cli import approvals_cli
     from tripcomms.audit.cli import audit_cli
     from tripcomms.auth.cli import users_cli
+    from tripcomms.backup import backup_command
     from tripcomms.phones.cli import loans_cli, phones_cli
     from tripcomms.relay.cli import numbers_cli, worker_command
     from tripcomms.trips.cli import trips_cli
@@ -93,9 +98,12 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(phones_cli)
     app.cli.add_command(loans_cli)
+    app.cli.add_command(approvals_cli)
+    app.cli.add_command(backup_command)
 
 
 def register_request_handling(app: Flask) -> None:
+    from tripcomms.logs import register_request_id
     from tripcomms.web import (
         register_error_pages,
         register_security_headers,
@@ -105,6 +113,7 @@ def register_request_handling(app: Flask) -> None:
     if app.config["TRUSTED_PROXIES"]:
         count = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    register_request_id(app)
     register_security_headers(app)
     register_error_pages(app)
     register_template_helpers(app)

@@ -42,9 +42,24 @@ class DefaultConfig:
     RESPONSE_TARGET_MINUTES = 30
     RETENTION_DAYS = 400
     SEND_IN_PROCESS = True
+    # The outbox sender (relay/outbox.py).
+    SEND_CONCURRENCY = 16
+    SEND_BATCH = 64
+    SEND_LEASE_SECONDS = 60
+    SEND_MAX_ATTEMPTS = 8
+    SEND_MAX_AGE_MINUTES = 60
+    SEND_BACKOFF_SECONDS = 2.0
+    SEND_BACKOFF_MAX_SECONDS = 300.0
+    SENDER_POLL_SECONDS = 1.0
+    # The relay: copy what one staff phone sends to the trip's other phones; how often an
+    # unknown sender may get the automatic reply.
+    RELAY_COPY_TO_ENDPOINTS = True
+    AUTO_REPLY_EVERY_MINUTES = 60
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
     LOGIN_LIMIT_PER_ADDRESS = "30 per 15 minutes"
+    LOG_FORMAT = "text"  # or "json": one JSON object a line
+    LOG_LEVEL = "INFO"
     TRUSTED_PROXIES = 0  # how many reverse proxies set X-Forwarded-* in front of the app
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 (a method name, not a password)
     MIN_PASSWORD_LENGTH = 10
@@ -104,6 +119,8 @@ def _derive(app: Flask) -> None:
 
 def _check(app: Flask) -> None:
     cfg = app.config
+    if cfg["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', not {cfg['LOG_FORMAT']!r}")
     if cfg["SMS_BACKEND"] not in ("twilio", "simulator"):
         raise ConfigError(
             f"SMS_BACKEND must be 'twilio' or 'simulator', not {cfg['SMS_BACKEND']!r}"

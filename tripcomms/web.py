@@ -88,6 +88,9 @@ NAV_ITEMS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Staff accounts", "auth.users", (Role.ADMIN,)),
     ("Phones", "phones.phones", (Role.OFFICE,)),
     ("Loans", "phones.loans", (Role.OFFICE,)),
+    ("Phone approvals", "approvals.queue", (Role.HEAD,)),
+    ("My phone requests", "approvals.mine", (Role.LEADER,)),
+    ("Phone exceptions report", "approvals.report", (Role.AUDITOR,)),
     ("Message templates", "inbox.templates", (Role.OFFICE,)),
     # Only where the simulator runs (the list shows endpoints that exist): any signed-in user.
     ("Simulated phones", "handsets.index", tuple(Role)),

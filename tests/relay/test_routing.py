@@ -265,3 +265,18 @@ def test_everything_is_written_before_anything_is_sent(scenario):
     assert scenario.gateway.sent == []
     assert scenario.send_all() == 1
     assert scenario.gateway.sent[0][0] == SCHOOL_PHONE
+
+
+@pytest.mark.parametrize("written", ["07911 123456", "+44 7911 123456", "(07911) 123-456"])
+def test_roster_numbers_in_any_form_match_the_webhook_sender(scenario, written):
+    scenario.import_roster([f'Zara,Khan,Year 4,Nadia Khan,mother,"{written}"'])
+    scenario.text("+447911123456", "Is Zara OK?")
+    assert scenario.inbound()[-1].kind == Kind.FROM_CONTACT
+    assert scenario.to(SCHOOL_PHONE)[-1].startswith("#4 Nadia Khan (Zara K.): Is Zara OK?")
+
+
+def test_copies_to_other_phones_can_be_switched_off(scenario, app):
+    app.config["RELAY_COPY_TO_ENDPOINTS"] = False
+    scenario.give_phone(SCHOOL_PHONE_2, scenario.helper, "Trip phone 2")
+    scenario.text(SCHOOL_PHONE, "#1 hello")
+    assert scenario.outbound(kind=Kind.COPY) == []

@@ -255,3 +255,14 @@ def test_a_cancelled_trip_takes_no_roster(app, factory):
         db.session.commit()
     with app.app_context(), pytest.raises(ops.Conflict, match="cancelled"):
         ops.import_roster(SYSTEM, db.session.get(Trip, trip), BASIC)
+
+
+def test_a_school_phone_number_is_refused_as_a_contact(app, factory):
+    from tripcomms.phones import operations as phone_ops
+
+    trip = factory.trip()
+    with app.app_context():
+        phone_ops.add_phone(SYSTEM, label="Trip phone 1", number=mobile(77))
+        db.session.commit()
+    errors = rejected(app, trip, roster_csv([f"Sam,Jones,6,Mary Jones,mother,{mobile(77)}"]))
+    assert errors == ["row 2: the contact's mobile is a school phone's own number (policy 45, 50)"]

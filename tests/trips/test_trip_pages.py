@@ -301,3 +301,18 @@ def test_cli_create_bad_input(app, runner, factory, args, message):
     assert result.exit_code == 1
     assert message in result.output
     assert trip_count(app) == 0
+
+
+def test_roster_on_the_trip_page_pages_and_sorts(app, client, office, factory):
+    from tests.trips.rosters import big_roster
+
+    trip = factory.trip()
+    upload(client, trip, big_roster(120, contacts_per_pupil=1))
+    page1 = client.get(f"/trips/{trip}").get_data(as_text=True)
+    assert "<td>#100</td>" in page1 and "<td>#101</td>" not in page1
+    assert "Page 1 of 2 (120)" in page1
+    page2 = client.get(f"/trips/{trip}?page=2").get_data(as_text=True)
+    assert "<td>#101</td>" in page2 and "<td>#120</td>" in page2
+    by_name = client.get(f"/trips/{trip}?sort=-name").get_data(as_text=True)
+    assert by_name.index("Parent0 Family99") < by_name.index("Parent0 Family98")
+    assert "Parent0 Family0<" not in by_name  # last by name: on page 2

@@ -33,21 +33,6 @@ from tripcomms.types import utcnow
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "SEND_CONCURRENCY": 16,
-    "SEND_BATCH": 64,
-    "SEND_LEASE_SECONDS": 60,
-    "SEND_MAX_ATTEMPTS": 8,
-    "SEND_MAX_AGE_MINUTES": 60,
-    "SEND_BACKOFF_SECONDS": 2.0,
-    "SEND_BACKOFF_MAX_SECONDS": 300.0,
-    "SENDER_POLL_SECONDS": 1.0,
-}
-
-
-def setting(app: Flask, name: str):
-    return app.config.get(name, DEFAULTS[name])
-
 
 @dataclass(frozen=True)
 class Claimed:
@@ -61,8 +46,8 @@ class Claimed:
 
 def backoff(app: Flask, attempts: int) -> timedelta:
     """Exponential, capped, with jitter so that many retries do not arrive together."""
-    base = setting(app, "SEND_BACKOFF_SECONDS") * (2 ** max(attempts - 1, 0))
-    capped = min(base, setting(app, "SEND_BACKOFF_MAX_SECONDS"))
+    base = app.config["SEND_BACKOFF_SECONDS"] * (2 ** max(attempts - 1, 0))
+    capped = min(base, app.config["SEND_BACKOFF_MAX_SECONDS"])
     return timedelta(seconds=capped * random.uniform(0.5, 1.0))  # noqa: S311 (not security)
 
 
@@ -100,7 +85,7 @@ class OutboxSender:
         )
         if db.engine.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        lease = timedelta(seconds=setting(self.app, "SEND_LEASE_SECONDS"))
+        lease = timedelta(seconds=self.app.config["SEND_LEASE_SECONDS"])
         stmt = (
             update(Message)
             .where(Message.id.in_(due.scalar_subquery()))
@@ -130,11 +115,11 @@ class OutboxSender:
         with self.app.app_context():
             apply_orphan_events()
             db.session.commit()
-            claimed = self.claim(limit or setting(self.app, "SEND_BATCH"))
+            claimed = self.claim(limit or self.app.config["SEND_BATCH"])
             if not claimed:
                 return 0
             callback = self.app.config["PUBLIC_BASE_URL"] + "/twilio/status"
-            workers = min(setting(self.app, "SEND_CONCURRENCY"), len(claimed))
+            workers = min(self.app.config["SEND_CONCURRENCY"], len(claimed))
             with (
                 self._gateway() as gateway,
                 ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sms-send") as pool,
@@ -182,9 +167,9 @@ class OutboxSender:
         now = utcnow()
         if err.kind == ErrorKind.RETRYABLE:
             too_old = now - item.created_at > timedelta(
-                minutes=setting(self.app, "SEND_MAX_AGE_MINUTES")
+                minutes=self.app.config["SEND_MAX_AGE_MINUTES"]
             )
-            if item.attempts >= setting(self.app, "SEND_MAX_ATTEMPTS") or too_old:
+            if item.attempts >= self.app.config["SEND_MAX_ATTEMPTS"] or too_old:
                 message.status = Status.FAILED
                 message.error_message = f"gave up after {item.attempts} attempts: {err}"[:300]
             else:
@@ -207,7 +192,7 @@ class OutboxSender:
     # -- looping ----------------------------------------------------------------------------
 
     def run_forever(self) -> None:
-        poll = setting(self.app, "SENDER_POLL_SECONDS")
+        poll = self.app.config["SENDER_POLL_SECONDS"]
         while not self.stopping.is_set():
             try:
                 busy = self.run_once()
@@ -278,3 +263,8 @@ def stop_in_process(app: Flask) -> None:
     if running is not None:
         running[1].stop()
         running[0].join(timeout=15)
+
+
+def in_process_sender_alive(app: Flask) -> bool:
+    running = _threads.get((id(app), os.getpid()))
+    return running is not None and running[0].is_alive()

@@ -15,6 +15,7 @@ from tripcomms.auth.models import Role, StaffNumber, User
 from tripcomms.csvfiles import ImportRejected, RowError
 from tripcomms.errors import Conflict, InvalidInput, NotFound
 from tripcomms.extensions import db
+from tripcomms.relay.endpoints import school_numbers
 from tripcomms.trips.models import Contact, ContactLink, Pupil, Trip, TripContact, TripPupil
 from tripcomms.trips.roster import ContactRow, PupilKey, RosterFile, parse_roster, pupil_key
 from tripcomms.types import utcnow
@@ -200,6 +201,8 @@ def reserved_numbers(numbers: set[str]) -> dict[str, str]:
             select(StaffNumber.number).where(StaffNumber.number.in_(chunk))
         ):
             found[number] = "a staff member's personal number (policy 50)"
+    for number in numbers & school_numbers():
+        found.setdefault(number, "a school phone's own number (policy 45, 50)")
     return found
 
 

@@ -14,7 +14,7 @@ from tripcomms.csvfiles import ImportRejected
 from tripcomms.errors import DomainError
 from tripcomms.extensions import db
 from tripcomms.forms import apply_domain_error
-from tripcomms.listing import paged, sorted_by
+from tripcomms.listing import page_of, paged, sorted_by
 from tripcomms.localtime import local_to_utc, utc_to_local_naive
 from tripcomms.main import home_section
 from tripcomms.trips import operations as ops
@@ -63,11 +63,17 @@ def show(trip_id: int):
     sees_numbers = user.has_role(Role.OFFICE)
     on_trip = user.id in trip.staff_ids
     pupils = queries.trip_pupils(trip)
+    roster_page, roster_sort = page_of(
+        queries.roster(trip),
+        {"code": lambda e: e.code, "name": lambda e: e.contact.name.lower()},
+        default="code",
+    )
     return render_template(
         "trips/show.html",
         trip=trip,
         pupils=pupils,
-        roster=queries.roster(trip),
+        roster=roster_page,
+        sort=roster_sort,
         sees_numbers=sees_numbers,
         show_restricted=on_trip or user.has_role(Role.OFFICE),
         restricted=[p for p in pupils if p.image_restricted],
