@@ -111,7 +111,7 @@ def test_the_conversation_shows_texts_replies_by_web_and_sms_and_receipts(scenar
     got = [(m["side"], m["who"], m["how"], m["body"], m["state"]) for m in data["messages"]]
     assert got == [
         ("parent", "Mary Jones", "", "Are we on time?", "received"),
-        ("staff", "Liam Leader", "by text from a trip phone", "Yes, back at 15:30", "queued"),
+        ("staff", "Liam Leader", "by text", "Yes, back at 15:30", "queued"),
         ("staff", "Liam Leader", "on the web", "Sam says hello", "delivered"),
     ]
     assert data["messages"][0]["note"] == "Passed to 1 staff phone; delivered to 0."
@@ -284,6 +284,9 @@ def test_a_template_picked_without_javascript_fills_the_box(scenario, leader, ap
     assert 'data-body="Coach delayed by {minutes}"' in page
     page = scenario.client.get(inbox_url(scenario, f"/1?template={template_id}"))
     assert "Coach delayed by {minutes}</textarea>" in page.get_data(as_text=True)
+    assert f'value="{template_id}" data-body="Coach delayed by {{minutes}}" selected>' in (
+        page.get_data(as_text=True)
+    )
 
 
 # --- Who may see what -------------------------------------------------------------------------
@@ -386,3 +389,19 @@ def test_blocked_and_failed_texts_have_plain_reasons(scenario, leader, app):
     assert shown["retry_url"] == f"/trips/{scenario.trip_id}/messages/{reply.id}/retry"
     with app.app_context():
         assert db.session.get(Message, reply.id).error_code == 30005
+
+
+@pytest.mark.parametrize("way", range(8))
+def test_a_staff_number_however_written_never_leaves_by_the_web(scenario, leader, way):
+    from tests.relay.test_properties import STAFF_PERSONAL, WAYS
+
+    for number in (STAFF_PERSONAL[0], SCHOOL_PHONE):
+        body = f"Ring me on {WAYS[way](number)} if worried"
+        assert send(scenario, 1, body).status_code == 422
+        fields = {"body": body}
+        assert (
+            scenario.client.post_form(f"/trips/{scenario.trip_id}/broadcast", fields).status_code
+            == 422
+        )
+    assert all(m.status == Status.BLOCKED for m in scenario.outbound())
+    assert len(scenario.outbound()) == 4

@@ -396,7 +396,7 @@ def _entry(message: Message, person: Person, forwards: list[str], retried: bool)
             note=" ".join(n for n in notes if n),
         )
     staff = message.staff.name if message.staff else ""
-    by = "on the web" if message.via == "web" else "by text from a trip phone"
+    by = "on the web" if message.via == "web" else "by text"
     if message.kind == Kind.BROADCAST:
         who, how = staff or "Staff", f"to everyone on the trip, {by}"
     elif message.kind == Kind.KEYWORD_REPLY:
