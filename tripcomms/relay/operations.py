@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, exists, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, delete, exists, select
 
 from tripcomms.audit.operations import TWILIO, SystemActor, record
 from tripcomms.auth.models import StaffNumber, User
@@ -76,45 +75,38 @@ class Recipient:
 
 
 def _recipients(trip: Trip, proxy: str, *, mobile: str | None = None, code: int | None = None):
-    """The trip's active contacts (optionally one, by number or code) as Recipients."""
+    """The trip's active contacts (optionally one, by number or code) as Recipients.
+
+    One query: a row per contact and linked child (outer joins, so a contact with no child on
+    the trip still has a row), with the child only when they are on this trip, and whether the
+    contact's number has opted out of this trip number. A parent's text runs this on every
+    webhook, so it is kept to a single round trip.
+    """
+    on_trip = TripPupil.__table__.alias("on_trip")
     query = (
-        select(TripContact.code, Contact)
-        .join(TripContact.contact)
+        select(TripContact.code, Contact, Pupil, ContactLink.no_contact, OptOut.id)
+        .join(Contact, Contact.id == TripContact.contact_id)
+        .outerjoin(ContactLink, ContactLink.contact_id == Contact.id)
+        .outerjoin(
+            on_trip,
+            and_(on_trip.c.pupil_id == ContactLink.pupil_id, on_trip.c.trip_id == trip.id),
+        )
+        .outerjoin(Pupil, Pupil.id == on_trip.c.pupil_id)
+        .outerjoin(OptOut, and_(OptOut.number == Contact.mobile, OptOut.proxy_number == proxy))
         .where(TripContact.trip_id == trip.id, TripContact.active.is_(True))
-        .options(selectinload(Contact.links).selectinload(ContactLink.pupil))
-        .order_by(TripContact.code)
+        .order_by(TripContact.code, ContactLink.pupil_id)
     )
     if mobile is not None:
         query = query.where(Contact.mobile == mobile)
     if code is not None:
         query = query.where(TripContact.code == code)
-    rows = db.session.execute(query).all()
-    if not rows:
-        return []
-    on_trip_query = select(TripPupil.pupil_id).where(TripPupil.trip_id == trip.id)
-    if mobile is not None or code is not None:
-        # One contact: ask about their children only, not the whole trip's roster.
-        linked = {link.pupil_id for _, contact in rows for link in contact.links}
-        on_trip_query = on_trip_query.where(TripPupil.pupil_id.in_(sorted(linked)))
-    on_trip = set(db.session.scalars(on_trip_query))
-    numbers = [contact.mobile for _, contact in rows]
-    opted_out = set(
-        db.session.scalars(
-            select(OptOut.number).where(OptOut.proxy_number == proxy, OptOut.number.in_(numbers))
-        )
-    )
-    result = []
-    for code_, contact in rows:
-        links = [link for link in contact.links if link.pupil_id in on_trip]
-        result.append(
-            Recipient(
-                code=code_,
-                contact=contact,
-                pupils=[link.pupil for link in links],
-                no_contact=any(link.no_contact for link in links),
-                opted_out=contact.mobile in opted_out,
-            )
-        )
+    result: list[Recipient] = []
+    for code_, contact, pupil, no_contact, opt_out_id in db.session.execute(query):
+        if not result or result[-1].code != code_:
+            result.append(Recipient(code=code_, contact=contact, opted_out=opt_out_id is not None))
+        if pupil is not None:  # a linked child on this trip
+            result[-1].pupils.append(pupil)
+            result[-1].no_contact = result[-1].no_contact or bool(no_contact)
     return result
 
 
