@@ -13,9 +13,10 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import and_, delete, exists, select
+from sqlalchemy import Select, and_, bindparam, delete, exists, select
 
 from tripcomms.audit.operations import TWILIO, SystemActor, record
 from tripcomms.auth.models import StaffNumber, User
@@ -74,34 +75,52 @@ class Recipient:
         return not (self.no_contact or self.opted_out)
 
 
-def _recipients(trip: Trip, proxy: str, *, mobile: str | None = None, code: int | None = None):
-    """The trip's active contacts (optionally one, by number or code) as Recipients.
-
-    One query: a row per contact and linked child (outer joins, so a contact with no child on
-    the trip still has a row), with the child only when they are on this trip, and whether the
-    contact's number has opted out of this trip number. A parent's text runs this on every
-    webhook, so it is kept to a single round trip.
+@cache
+def _recipients_query(by: str | None) -> Select:
+    """The query behind ``_recipients``: a row per active contact on the trip and linked child
+    (outer joins, so a contact with no child on the trip still has a row), with the child only
+    when they are on this trip, and whether the contact's number has opted out of this trip
+    number. Parameters ``trip_id`` and ``proxy``, and ``mobile`` or ``code`` when ``by`` names
+    one. Built once per variant: a parent's text runs it on every webhook.
     """
     on_trip = TripPupil.__table__.alias("on_trip")
+    trip_id = bindparam("trip_id")
     query = (
         select(TripContact.code, Contact, Pupil, ContactLink.no_contact, OptOut.id)
         .join(Contact, Contact.id == TripContact.contact_id)
         .outerjoin(ContactLink, ContactLink.contact_id == Contact.id)
         .outerjoin(
             on_trip,
-            and_(on_trip.c.pupil_id == ContactLink.pupil_id, on_trip.c.trip_id == trip.id),
+            and_(on_trip.c.pupil_id == ContactLink.pupil_id, on_trip.c.trip_id == trip_id),
         )
         .outerjoin(Pupil, Pupil.id == on_trip.c.pupil_id)
-        .outerjoin(OptOut, and_(OptOut.number == Contact.mobile, OptOut.proxy_number == proxy))
-        .where(TripContact.trip_id == trip.id, TripContact.active.is_(True))
+        .outerjoin(
+            OptOut,
+            and_(OptOut.number == Contact.mobile, OptOut.proxy_number == bindparam("proxy")),
+        )
+        .where(TripContact.trip_id == trip_id, TripContact.active.is_(True))
         .order_by(TripContact.code, ContactLink.pupil_id)
     )
+    if by == "mobile":
+        query = query.where(Contact.mobile == bindparam("mobile"))
+    elif by == "code":
+        query = query.where(TripContact.code == bindparam("code"))
+    return query
+
+
+def _recipients(trip: Trip, proxy: str, *, mobile: str | None = None, code: int | None = None):
+    """The trip's active contacts (optionally one, by number or code) as Recipients, in one
+    query: their children on this trip, no contact if any of those links says so, opted out."""
+    params: dict[str, object] = {"trip_id": trip.id, "proxy": proxy}
+    by = None
     if mobile is not None:
-        query = query.where(Contact.mobile == mobile)
-    if code is not None:
-        query = query.where(TripContact.code == code)
+        by, params["mobile"] = "mobile", mobile
+    elif code is not None:
+        by, params["code"] = "code", code
     result: list[Recipient] = []
-    for code_, contact, pupil, no_contact, opt_out_id in db.session.execute(query):
+    for code_, contact, pupil, no_contact, opt_out_id in db.session.execute(
+        _recipients_query(by), params
+    ):
         if not result or result[-1].code != code_:
             result.append(Recipient(code=code_, contact=contact, opted_out=opt_out_id is not None))
         if pupil is not None:  # a linked child on this trip
@@ -526,18 +545,23 @@ def _from_contact(
     return forwards
 
 
-def _has_used_codes(trip: Trip, endpoint: str) -> bool:
-    return db.session.scalar(
-        select(
-            exists().where(
-                Message.trip_id == trip.id,
-                Message.direction == Direction.IN,
-                Message.from_number == endpoint,
-                Message.kind == Kind.COMMAND,
-                Message.note == "code",
-            )
+@cache
+def _used_codes_query() -> Select:
+    """Whether an endpoint (``endpoint``) has sent a ``#12`` command on a trip (``trip_id``):
+    built once, since every parent's text asks it for each endpoint."""
+    return select(
+        exists().where(
+            Message.trip_id == bindparam("trip_id"),
+            Message.direction == Direction.IN,
+            Message.from_number == bindparam("endpoint"),
+            Message.kind == Kind.COMMAND,
+            Message.note == "code",
         )
     )
+
+
+def _has_used_codes(trip: Trip, endpoint: str) -> bool:
+    return db.session.scalar(_used_codes_query(), {"trip_id": trip.id, "endpoint": endpoint})
 
 
 def _notify_endpoints(
