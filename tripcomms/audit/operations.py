@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tripcomms.audit.models import GENESIS_HASH, AuditEvent, audit_head, chain_hash
 from tripcomms.extensions import db
@@ -30,6 +30,16 @@ SYSTEM = SystemActor("system")
 CLI = SystemActor("cli")
 TWILIO = SystemActor("twilio")
 ANONYMOUS = SystemActor("anonymous")
+
+
+# The two statements on the head row, built once: every audited change runs both.
+_CLAIM_NEXT = (
+    audit_head.update()
+    .where(audit_head.c.id == 1)
+    .values(seq=audit_head.c.seq + 1)
+    .returning(audit_head.c.seq, audit_head.c.hash)
+)
+_SET_HEAD_HASH = audit_head.update().where(audit_head.c.id == 1).values(hash=bindparam("new_hash"))
 
 
 class _HasId(Protocol):
@@ -61,12 +71,7 @@ def record(
     actor_id, actor_name = _actor_fields(actor)
     # Round-trip through JSON so that what we hash is exactly what the database hands back.
     clean = json.loads(json.dumps(data, default=str))
-    seq, prev_hash = session.execute(
-        audit_head.update()
-        .where(audit_head.c.id == 1)
-        .values(seq=audit_head.c.seq + 1)
-        .returning(audit_head.c.seq, audit_head.c.hash)
-    ).one()
+    seq, prev_hash = session.execute(_CLAIM_NEXT).one()
     created_at = utcnow()
     subject_type = subject.__tablename__ if subject is not None else None
     subject_id = str(subject.id) if subject is not None else None
@@ -86,7 +91,7 @@ def record(
         hash=digest,
     )
     session.add(event)
-    session.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
+    session.execute(_SET_HEAD_HASH, {"new_hash": digest})
     session.flush()
     return event
 
