@@ -1,6 +1,6 @@
 from click.testing import CliRunner
 
-from tripcomms.demo import DEMO_PASSWORD, DEMO_USERS, demo_command
+from tripcomms.demo import DEMO_PASSWORD, DEMO_TRIP_NUMBERS, DEMO_USERS, demo_command
 
 
 def test_demo_creates_a_fresh_seeded_database(tmp_path, monkeypatch):
@@ -42,7 +42,18 @@ def test_demo_creates_a_fresh_seeded_database(tmp_path, monkeypatch):
         assert db.session.scalar(select(func.count()).select_from(Phone)) == 6
         on_loan = db.session.scalars(select(Loan).where(Loan.returned_at.is_(None))).all()
         assert [loan.trip_id for loan in on_loan] == [trips[0].id, trips[0].id]
+        assert on_loan[0].holder.email == "leader@demo.school"  # the leader's school phone
+        from tripcomms.relay.models import MessageTemplate, ProxyNumber
+        from tripcomms.relay.numbers import trip_number
+
+        numbers = db.session.scalars(select(ProxyNumber.number).order_by(ProxyNumber.number))
+        assert list(numbers) == DEMO_TRIP_NUMBERS
+        assert trip_number(trips[0]) and trip_number(trips[1])
+        assert trip_number(trips[0]) != trip_number(trips[1])
+        assert db.session.scalar(select(func.count()).select_from(MessageTemplate)) >= 3
         db.engine.dispose()
+    simulated = app.extensions["simulator"].numbers()
+    assert [n.phone_number for n in simulated] == DEMO_TRIP_NUMBERS
 
     # An existing demo database is not replaced without --yes when nobody can be asked.
     result = runner.invoke(demo_command, ["--no-serve"])
@@ -88,6 +99,7 @@ def test_demo_serves_until_stopped(tmp_path):
                 time.sleep(0.2)
         assert response.status_code == 200
         assert "Demo Primary School" in response.text
+        _the_day_so_far_is_in_the_leaders_inbox(f"http://127.0.0.1:{port}")
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -96,3 +108,40 @@ def test_demo_serves_until_stopped(tmp_path):
             process.kill()
             process.wait()
         process.stdout.close()
+
+
+def _the_day_so_far_is_in_the_leaders_inbox(base: str) -> None:
+    """The demo texted its history through the real relay: threads, replies, a broadcast."""
+    import re
+    import time
+
+    import requests
+
+    session = requests.Session()
+    page = session.get(f"{base}/login", timeout=5).text
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
+    session.post(
+        f"{base}/login",
+        data={"csrf_token": token, "email": "leader@demo.school", "password": DEMO_PASSWORD},
+        timeout=5,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        data = session.get(f"{base}/trips/1/inbox.json", timeout=5).json()
+        if len(data["threads"]) == 3 and data["waiting"] == 1:
+            break
+        assert time.monotonic() < deadline, data
+        time.sleep(0.5)
+    first = session.get(f"{base}/trips/1/inbox/1.json", timeout=5).json()["messages"]
+    assert [m["how"] for m in first] == [
+        "to everyone on the trip, by text",
+        "",
+        "by text",
+    ]
+    assert first[-1]["state"] == "delivered"
+    hows = [
+        m["how"] for m in session.get(f"{base}/trips/1/inbox/3.json", timeout=5).json()["messages"]
+    ]
+    assert "on the web" in hows
+    phones = session.get(f"{base}/sim/phones", timeout=5).text
+    assert "Trip phone 1" in phones and "with Liam Leader" in phones

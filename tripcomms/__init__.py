@@ -62,6 +62,7 @@ def register_blueprints(app: Flask) -> None:
     from tripcomms.approvals.views import bp as approvals_bp
     from tripcomms.auth.views import bp as auth_bp
     from tripcomms.phones.views import bp as phones_bp
+    from tripcomms.relay.inbox_views import bp as inbox_bp
     from tripcomms.relay.views import bp as relay_bp
     from tripcomms.relay.views import start_sender_on_first_request
     from tripcomms.relay.webhooks import bp as twilio_bp
@@ -74,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(trips_bp)
     app.register_blueprint(phones_bp)
     app.register_blueprint(relay_bp)
+    app.register_blueprint(inbox_bp)
     app.register_blueprint(approvals_bp)
     app.register_blueprint(twilio_bp)
     register_simulator(app)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import secrets
 import sys
+import threading
+import time
 from pathlib import Path
 
 import click
@@ -29,6 +31,17 @@ DEMO_USERS = [
 ]
 
 
+# The school's Twilio numbers in the demo: in the database and on the simulated account.
+DEMO_TRIP_NUMBERS = ["+447480000001", "+447480000002", "+447480000003"]
+
+DEMO_TEMPLATES = [
+    ("Arrived safely", "We have arrived safely at {place}. All well!"),
+    ("Coach delayed", "The coach is delayed by about {minutes} minutes. We will text again soon."),
+    ("Back at school", "We are back at school. Please collect your child from the {gate} gate."),
+    ("Leaving now", "We are leaving {place} now and expect to be back at school at {time}."),
+]
+
+
 def demo_config(instance_path: Path, host: str, port: int) -> dict:
     return {
         "DEMO": True,
@@ -40,6 +53,7 @@ def demo_config(instance_path: Path, host: str, port: int) -> dict:
         "TWILIO_AUTH_TOKEN": "demo-auth-token",
         "SCHOOL_NAME": "Demo Primary School",
         "OFFICE_PHONE": "+441632960000",
+        "SIMULATOR_NUMBERS": DEMO_TRIP_NUMBERS,
     }
 
 
@@ -143,6 +157,8 @@ def seed(app) -> list[tuple[str, str, str]]:
     from tripcomms.auth import operations as auth_ops
     from tripcomms.extensions import db
     from tripcomms.phones.demo import seed_demo_phones
+    from tripcomms.relay import numbers as number_ops
+    from tripcomms.relay import operations as relay_ops
     from tripcomms.trips import operations as trip_ops
     from tripcomms.types import utcnow
 
@@ -182,6 +198,12 @@ def seed(app) -> list[tuple[str, str, str]]:
     trip_ops.import_roster(DEMO, today, demo_roster(range(30)))
     trip_ops.import_roster(DEMO, next_week, demo_roster(range(1, 30, 2)))
     seed_demo_phones(DEMO, [today, next_week])
+    for number in DEMO_TRIP_NUMBERS:
+        number_ops.add_number(DEMO, number)
+    number_ops.allocate_number(DEMO, today)
+    number_ops.allocate_number(DEMO, next_week)
+    for name, body in DEMO_TEMPLATES:
+        relay_ops.create_template(users["office@demo.school"], name=name, body=body)
     db.session.commit()
     return logins
 
@@ -212,16 +234,169 @@ def demo_command(yes: bool, host: str, port: int, no_serve: bool) -> None:
         upgrade()
         logins = seed(app)
 
+    if no_serve:
+        _print_logins(logins)
+        return
+    server = start_serving(app, host, port)
+    click.echo(f"Serving on http://{host}:{port}/; texting the day so far through the simulator...")
+    try:
+        seed_history(app)
+    except Exception as err:  # the demo still serves; it only lacks its history
+        click.echo(f"The demo's conversation history could not be created: {err}", err=True)
+    _print_logins(logins)
+    click.echo(
+        f"\nOpen http://{host}:{port}/ and, in another tab, http://{host}:{port}/sim/phones "
+        "(Ctrl+C stops the demo)\n"
+    )
+    try:
+        while server.thread.is_alive():
+            server.thread.join(0.5)
+    except KeyboardInterrupt:
+        click.echo("Stopping the demo.")
+    finally:
+        server.stop()
+
+
+def _print_logins(logins: list[tuple[str, str, str]]) -> None:
     click.echo("\nDemo logins (every password is the same):")
     for roles, email, password in logins:
         click.echo(f"  {roles:<10} {email:<24} {password}")
-    if no_serve:
-        return
-    click.echo(f"\nOpen http://{host}:{port}/ (Ctrl+C stops the demo)\n")
-    # Werkzeug's server directly: Flask ignores app.run() inside a `flask` command.
-    from werkzeug.serving import run_simple
 
-    from tripcomms.relay.outbox import start_in_process
 
-    start_in_process(app)
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+# --- Serving, and the day so far -------------------------------------------------------------
+
+
+class DemoServer:
+    """The app on a threaded Werkzeug server in a thread, with the outbox sender running.
+
+    Werkzeug's server directly: Flask ignores app.run() inside a `flask` command.
+    """
+
+    def __init__(self, app, host: str, port: int) -> None:
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.server = make_server(host, port, app, threaded=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="demo-server", daemon=True
+        )
+
+    def start(self) -> DemoServer:
+        from tripcomms.relay.outbox import start_in_process
+
+        self.thread.start()
+        start_in_process(self.app)
+        return self
+
+    def stop(self) -> None:
+        from tripcomms.relay.outbox import stop_in_process
+
+        stop_in_process(self.app)
+        self.app.extensions["simulator"].close()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def start_serving(app, host: str, port: int) -> DemoServer:
+    """Serve ``app`` (built by ``demo_config`` for this host and port) and start its sender."""
+    return DemoServer(app, host, port).start()
+
+
+def settle(app, timeout: float = 60.0) -> None:
+    """Wait until the outbox has sent everything and the simulator has delivered it.
+
+    Raises TimeoutError when texts are still on their way after ``timeout`` seconds.
+    """
+    from sqlalchemy import func, select
+
+    from tripcomms.extensions import db
+    from tripcomms.relay.models import Message, Status
+
+    sim = app.extensions["simulator"]
+    deadline = time.monotonic() + timeout
+    while True:
+        with app.app_context():
+            waiting = db.session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.status.in_([Status.PENDING, Status.SENDING]))
+            )
+            db.session.remove()
+        if not waiting:
+            sim.wait_idle(timeout=max(deadline - time.monotonic(), 0.1))
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{waiting} texts still waiting to be sent")
+        time.sleep(0.1)
+
+
+def seed_history(app) -> None:
+    """The day so far on today's trip, through the real relay: the simulator posts signed
+    webhooks for the parents' and staff phones' texts, the outbox sends what they cause, and
+    one reply is written from the web inbox. Needs the app served (``start_serving``).
+
+    Raises what the gateway, the simulator or the operations raise; GatewayError when the
+    numbers cannot be set up.
+    """
+    from sqlalchemy import select
+
+    from tripcomms.auth.models import User
+    from tripcomms.extensions import db
+    from tripcomms.phones.models import Loan
+    from tripcomms.relay import numbers as number_ops
+    from tripcomms.relay import operations as relay_ops
+    from tripcomms.relay.gateway import gateway_from_config
+    from tripcomms.relay.inbox import people
+    from tripcomms.relay.outbox import wake
+    from tripcomms.trips.models import Trip, TripState
+
+    sim = app.extensions["simulator"]
+    with app.app_context():
+        with gateway_from_config(app.config) as gateway:
+            number_ops.sync_numbers(DEMO, gateway, app.config["PUBLIC_BASE_URL"])
+        db.session.commit()
+        trip = next(t for t in db.session.scalars(select(Trip)) if t.state == TripState.IN_PROGRESS)
+        number = number_ops.trip_number(trip)
+        loans = db.session.scalars(
+            select(Loan)
+            .where(Loan.trip_id == trip.id, Loan.returned_at.is_(None))
+            .order_by(Loan.id)
+        ).all()
+        leader_phone = next(loan.phone.number for loan in loans if loan.holder_id == trip.leader_id)
+        other_phone = next(
+            (loan.phone.number for loan in loans if loan.holder_id != trip.leader_id), leader_phone
+        )
+        everyone = sorted(people(trip).values(), key=lambda p: p.code)
+        reachable = [p for p in everyone if p.can_receive]
+        first, second, third = reachable[0], reachable[2], reachable[4]
+        trip_id, leader_id = trip.id, trip.leader_id
+        names = {p.code: (p.contact.mobile, p.pupils[0].first_name) for p in (first, second, third)}
+        db.session.remove()
+
+    def text(sender: str, body: str) -> None:
+        sim.send_from_handset(sender, number, body)
+        settle(app)
+
+    # Morning: the teacher's school phone tells everyone they have arrived (ALL command).
+    text(other_phone, "ALL We have arrived at the Science Museum. Everyone is well and excited!")
+    # A parent asks; the leader answers from the school phone with the code.
+    mobile, child = names[first.code]
+    text(mobile, f"Hi, did {child} remember the inhaler? It was on the kitchen table.")
+    text(leader_phone, f"#{first.code} Yes, Mrs Taylor has it in the first aid bag. All fine!")
+    # Another asks; the leader answers from the web inbox.
+    mobile, child = names[second.code]
+    text(mobile, f"What time will you be back? {child} has a swimming lesson at 5.")
+    with app.app_context():
+        leader = db.session.get(User, leader_id)
+        trip = db.session.get(Trip, trip_id)
+        relay_ops.send_to_contact(
+            leader, trip, second.code, "We expect to be back at school by 3:30pm.", via="web"
+        )
+        db.session.commit()
+        db.session.remove()
+    wake(app)
+    settle(app)
+    # A third is still waiting for an answer.
+    mobile, child = names[third.code]
+    text(mobile, f"Could {child} phone me at lunchtime please? Nothing urgent.")

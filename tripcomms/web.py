@@ -91,6 +91,9 @@ NAV_ITEMS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Phone approvals", "approvals.queue", (Role.HEAD,)),
     ("My phone requests", "approvals.mine", (Role.LEADER,)),
     ("Phone exceptions report", "approvals.report", (Role.AUDITOR,)),
+    ("Message templates", "inbox.templates", (Role.OFFICE,)),
+    # Only where the simulator runs (the list shows endpoints that exist): any signed-in user.
+    ("Simulated phones", "handsets.index", tuple(Role)),
 ]
 
 

@@ -230,3 +230,60 @@ class Broadcast(db.Model):
 
     trip: Mapped[Trip] = relationship()
     author: Mapped[User | None] = relationship()
+
+
+# --- The web inbox ----------------------------------------------------------------------------
+
+
+class ReadMarker(db.Model):
+    """How far one member of staff has read one thread (a trip and a parent) in the web inbox.
+
+    Parents' texts with a larger id than ``last_read_message_id`` are unread for that person.
+    """
+
+    __tablename__ = "read_markers"
+    __table_args__ = (UniqueConstraint("user_id", "trip_id", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # Looked up by user and trip: the unique constraint's index serves that.
+    trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    last_read_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SendKey(db.Model):
+    """The one-time key of a compose form on the web, and the message it sent.
+
+    A second click (or a resubmitted form) brings the same key back; the message it already
+    sent is returned instead of sending another. The unique key settles two at once.
+    """
+
+    __tablename__ = "send_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    message: Mapped[Message] = relationship()
+
+
+class MessageTemplate(db.Model):
+    """A ready-made text the office keeps ("Coach delayed by {minutes} minutes").
+
+    Offered when staff write to parents on the web; ``{placeholders}`` are filled in by the
+    person sending before it can go. Retired templates are kept, no longer offered.
+    """
+
+    __tablename__ = "message_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

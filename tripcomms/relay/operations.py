@@ -10,18 +10,20 @@ outbox sends them after the commit. Every message to a parent is written by
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import Select, and_, bindparam, delete, exists, select
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, select
 
 from tripcomms.audit.operations import TWILIO, SystemActor, record
 from tripcomms.auth.models import StaffNumber, User
 from tripcomms.errors import Conflict, InvalidInput, NotFound, PolicyError
 from tripcomms.extensions import db
+from tripcomms.localtime import format_local
 from tripcomms.mobile import normalise_number
 from tripcomms.relay import commands, notify
 from tripcomms.relay.endpoints import (
@@ -38,11 +40,15 @@ from tripcomms.relay.models import (
     Direction,
     Kind,
     Message,
+    MessageTemplate,
     OptOut,
     ProxyNumber,
+    ReadMarker,
+    SendKey,
     Status,
+    body_digest,
 )
-from tripcomms.relay.numbers import trip_for_number, trip_number
+from tripcomms.relay.numbers import relay_window, trip_for_number, trip_number
 from tripcomms.safeguarding.content import check_outbound
 from tripcomms.trips.models import Contact, ContactLink, Pupil, Trip, TripContact, TripPupil
 from tripcomms.types import utcnow
@@ -835,3 +841,300 @@ def apply_pending_events(message: Message) -> None:
     )
     if events:
         apply_events(message, events)
+
+
+# --- The web inbox, broadcasts from the web, message templates --------------------------------
+#
+# Leaders and the Headteacher text parents from the web through the same send_to_contact and
+# broadcast as the SMS commands, so the same content rules and opt-outs apply. What the web adds:
+# one-time form keys (a double click sends once), a confirmation step for broadcasts, retrying a
+# failed text, read markers, and the office's message templates.
+
+# "{minutes}": a word or two in curly brackets, to be filled in before sending.
+PLACEHOLDER = re.compile(r"\{\s*([A-Za-z][A-Za-z0-9 _-]{0,30}?)\s*\}")
+_FORM_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+TEMPLATE_NAME_MAX = 80
+
+
+def placeholders_in(body: str) -> list[str]:
+    """The placeholders of ``body`` in order, without repeats: ``["minutes"]``."""
+    return list(dict.fromkeys(match.group(0) for match in PLACEHOLDER.finditer(body or "")))
+
+
+def _check_filled(text: str) -> None:
+    left = placeholders_in(text)
+    if left:
+        raise InvalidInput(
+            f"fill in {' and '.join(left)} before sending (replace it with the real words)",
+            field="body",
+        )
+
+
+def _check_window(trip: Trip) -> None:
+    """Staff text parents on the web only while the trip's number works, as by SMS."""
+    window = relay_window(trip)
+    if not window.holds(utcnow()):
+        raise Conflict(
+            "this trip's number works only from "
+            f"{format_local(window.opens_at)} to {format_local(window.closes_at)}"
+        )
+
+
+def _check_form_key(key: str | None) -> str:
+    if not key or not _FORM_KEY.match(key):
+        raise InvalidInput("this form has expired: reload the page and send again")
+    return key
+
+
+def retry_key(message: Message) -> str:
+    """The one-time key of sending ``message`` again: it can be retried once."""
+    return f"retry-{message.id}"
+
+
+def send_from_web(
+    actor: User, trip: Trip, code: int, body: str, *, request_key: str
+) -> tuple[Message, bool]:
+    """Queue a text from the web inbox to parent ``code``, once per compose form.
+
+    Returns the message and True, or, when ``request_key`` was used before (a second click on
+    "Send", a resubmitted form), the message that key sent and False: nothing more is sent.
+    Raises InvalidInput (empty, too long, a placeholder not filled in, no key), NotFound,
+    PolicyError, Conflict, or ContentBlocked (the blocked attempt is stored), as
+    ``send_to_contact`` does. Two requests with one key at the same moment: the second fails
+    at the commit on the unique key, and the view finds the first's message.
+    """
+    key = _check_form_key(request_key)
+    earlier = db.session.scalar(select(SendKey).where(SendKey.key == key))
+    if earlier is not None:
+        if earlier.user_id != actor.id or earlier.message.trip_id != trip.id:
+            raise Conflict("this form was already used: reload the page and send again")
+        return earlier.message, False
+    text = _check_body(body)
+    _check_filled(text)
+    _check_window(trip)
+    message = send_to_contact(actor, trip, code, text, via="web").messages[0]
+    db.session.add(SendKey(key=key, user_id=actor.id, message_id=message.id))
+    db.session.flush()
+    return message, True
+
+
+@dataclass
+class BroadcastPreview:
+    """What a broadcast would do: who receives it and who does not, and why."""
+
+    body: str
+    recipients: list[Recipient]
+    opted_out: list[Recipient]
+    no_contact: list[Recipient]
+
+
+def preview_broadcast(actor: User, trip: Trip, body: str) -> BroadcastPreview:
+    """Check a text to every parent before the person confirms it; nothing is sent.
+
+    Raises InvalidInput (empty, too long, a placeholder not filled in), Conflict (no trip
+    number, no roster) or ContentBlocked: a text that breaks a content rule is stored as a
+    blocked attempt (and audited) here, as it would be on sending, since trying is what counts.
+    """
+    text = _check_body(body)
+    _check_filled(text)
+    _check_window(trip)
+    proxy = _proxy_or_conflict(trip)
+    _check_rules(
+        trip,
+        proxy,
+        Kind.BROADCAST,
+        text,
+        to_number="",
+        staff=actor,
+        via="web",
+        endpoint=None,
+        caused_by=None,
+    )
+    recipients = _recipients(trip, proxy)
+    if not recipients:
+        raise Conflict("this trip has no parents or carers on its roster yet")
+    return BroadcastPreview(
+        body=text,
+        recipients=[r for r in recipients if r.can_receive],
+        opted_out=[r for r in recipients if r.opted_out],
+        no_contact=[r for r in recipients if r.no_contact and not r.opted_out],
+    )
+
+
+def broadcast_from_web(actor: User, trip: Trip, body: str, *, request_key: str) -> SendOutcome:
+    """Send a confirmed broadcast from the web, once per confirmation form.
+
+    A ``request_key`` used before returns that broadcast and sends nothing more. Raises
+    InvalidInput, Conflict (also when the key belongs to another trip's broadcast), or
+    ContentBlocked, as ``broadcast`` does.
+    """
+    key = _check_form_key(request_key)
+    earlier = db.session.scalar(select(Broadcast).where(Broadcast.request_key == key))
+    if earlier is not None and earlier.trip_id != trip.id:
+        raise Conflict("this form was already used: reload the page and send again")
+    if earlier is None:
+        _check_filled(_check_body(body))
+        _check_window(trip)
+    return broadcast(actor, trip, body, via="web", request_key=key)
+
+
+RETRYABLE_KINDS = frozenset({Kind.TO_CONTACT, Kind.BROADCAST})
+FAILED_STATUSES = frozenset({Status.FAILED, Status.UNDELIVERED})
+
+
+def retry_message(actor: User, trip: Trip, message: Message) -> Message:
+    """Send a failed text to a parent again: a new pending message to the same person, with
+    the same words, linked to the failed one (``caused_by``) and audited.
+
+    Each failed text can be sent again once (a one-time key, so two clicks at once make one).
+    Raises NotFound when ``message`` is not a staff text to a parent on ``trip`` or the parent
+    has left the roster, Conflict when it has not failed or was sent again already or the
+    parent has opted out, PolicyError for a parent marked no contact, and ContentBlocked when
+    the words now break a content rule.
+    """
+    if (
+        message.trip_id != trip.id
+        or message.direction != Direction.OUT
+        or message.kind not in RETRYABLE_KINDS
+        or message.contact is None
+    ):
+        raise NotFound("there is no such text to a parent on this trip")
+    if message.status not in FAILED_STATUSES:
+        raise Conflict("only a text that failed can be sent again")
+    key = retry_key(message)
+    if db.session.scalar(select(exists().where(SendKey.key == key))):
+        raise Conflict("this text has already been sent again")
+    _check_window(trip)
+    proxy = _proxy_or_conflict(trip)
+    found = _recipients(trip, proxy, mobile=message.contact.mobile)
+    if not found:
+        raise NotFound(f"{message.contact.name} is no longer on this trip's roster")
+    recipient = found[0]
+    if recipient.no_contact:
+        raise PolicyError(
+            f"#{recipient.code} {recipient.contact.name} may not receive trip messages"
+        )
+    if recipient.opted_out:
+        raise Conflict(f"#{recipient.code} {recipient.contact.name} has opted out of texts (STOP)")
+    common = {"staff": actor, "via": "web", "endpoint": None, "caused_by": message}
+    _check_rules(
+        trip,
+        proxy,
+        Kind(message.kind),
+        message.body,
+        contact=recipient.contact,
+        to_number=recipient.contact.mobile,
+        **common,
+    )
+    again = _queue_to_contact(
+        trip,
+        proxy,
+        recipient,
+        message.body,
+        Kind(message.kind),
+        broadcast_id=message.broadcast_id,
+        **common,
+    )
+    db.session.flush()
+    db.session.add(SendKey(key=key, user_id=actor.id, message_id=again.id))
+    db.session.flush()
+    record(actor, "message.retried", again, retry_of=message.id, **again.audit_data())
+    return again
+
+
+def mark_thread_read(actor: User, trip: Trip, contact: Contact, up_to: int) -> bool:
+    """Remember that ``actor`` has read the thread with ``contact`` on ``trip`` up to message
+    ``up_to``. Never moves back. Returns True when the marker moved (and is audited: who saw a
+    parent's text, and when, is part of the record of how fast it was answered).
+    """
+    newest = db.session.scalar(
+        select(func.max(Message.id)).where(
+            Message.trip_id == trip.id, Message.contact_id == contact.id
+        )
+    )
+    up_to = min(up_to, newest or 0)
+    marker = db.session.scalar(
+        select(ReadMarker).where(
+            ReadMarker.user_id == actor.id,
+            ReadMarker.trip_id == trip.id,
+            ReadMarker.contact_id == contact.id,
+        )
+    )
+    if marker is None:
+        marker = ReadMarker(user_id=actor.id, trip_id=trip.id, contact_id=contact.id)
+        marker.last_read_message_id = 0
+        db.session.add(marker)
+    if up_to <= marker.last_read_message_id:
+        return False
+    marker.last_read_message_id = up_to
+    marker.updated_at = utcnow()
+    db.session.flush()
+    record(actor, "thread.read", marker, trip_id=trip.id, contact_id=contact.id, up_to=up_to)
+    return True
+
+
+def _template_fields(name: str, body: str, template: MessageTemplate | None) -> tuple[str, str]:
+    name = " ".join((name or "").split())
+    if not name:
+        raise InvalidInput("give the template a name", field="name")
+    if len(name) > TEMPLATE_NAME_MAX:
+        raise InvalidInput(
+            f"the name is {len(name)} characters; the limit is {TEMPLATE_NAME_MAX}", field="name"
+        )
+    clash = db.session.scalar(
+        select(MessageTemplate).where(func.lower(MessageTemplate.name) == name.lower())
+    )
+    if clash is not None and clash is not template:
+        raise Conflict(f"there is already a template called {clash.name!r}", field="name")
+    text = (body or "").strip()
+    if not text:
+        raise InvalidInput("write the template's text", field="body")
+    if len(text) > MAX_BODY:
+        raise InvalidInput(
+            f"the text is {len(text):,} characters; the limit is {MAX_BODY:,}", field="body"
+        )
+    stray = PLACEHOLDER.sub("", text)
+    if "{" in stray or "}" in stray:
+        raise InvalidInput(
+            "a placeholder is a word or two in curly brackets, such as {minutes}; "
+            "check the brackets",
+            field="body",
+        )
+    violation = _content_violation(text)
+    if violation is not None:
+        raise PolicyError(f"the text contains {violation.reason}", field="body")
+    return name, text
+
+
+def create_template(actor: User, *, name: str, body: str) -> MessageTemplate:
+    """Add a message template offered to staff writing to parents.
+
+    Raises InvalidInput (no name or text, too long, stray brackets), Conflict (the name is
+    taken) or PolicyError (the text breaks a content rule: it could never be sent).
+    """
+    name, text = _template_fields(name, body, None)
+    template = MessageTemplate(name=name, body=text, created_by_id=actor.id)
+    db.session.add(template)
+    db.session.flush()
+    record(actor, "template.created", template, digest=body_digest("", text))
+    return template
+
+
+def update_template(actor: User, template: MessageTemplate, *, name: str, body: str) -> None:
+    """Change a template's name and text. Raises as ``create_template`` does."""
+    name, text = _template_fields(name, body, template)
+    template.name = name
+    template.body = text
+    template.updated_at = utcnow()
+    db.session.flush()
+    record(actor, "template.updated", template, digest=body_digest("", text))
+
+
+def retire_template(actor: User, template: MessageTemplate) -> None:
+    """Stop offering a template; it is kept. Raises Conflict when it is retired already."""
+    if not template.active:
+        raise Conflict(f"{template.name!r} is already retired")
+    template.active = False
+    template.updated_at = utcnow()
+    db.session.flush()
+    record(actor, "template.retired", template)

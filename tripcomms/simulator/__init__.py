@@ -1,8 +1,9 @@
 """A local stand-in for Twilio, for the demo, development and tests.
 
 It exists only when ``SMS_BACKEND == "simulator"``: then ``register_simulator`` mounts the
-simulated REST API at ``/sim/twilio`` and keeps a ``Simulator`` in
-``app.extensions["simulator"]``. With the ``twilio`` backend none of its routes exist.
+simulated REST API at ``/sim/twilio``, the simulated handsets' pages at ``/sim/phones``, and
+keeps a ``Simulator`` in ``app.extensions["simulator"]``. With the ``twilio`` backend none of
+its routes exist.
 
 Its state lives in the memory of one process, so it suits the single-process demo and tests,
 not several workers.
@@ -35,6 +36,7 @@ def register_simulator(app: Flask) -> None:
         return
     from tripcomms.extensions import csrf
     from tripcomms.simulator.api import bp
+    from tripcomms.simulator.handsets import bp as handsets_bp
 
     sim = Simulator(
         app.config, delivery_delay=float(app.config.get("SIMULATOR_DELIVERY_DELAY", 0.1))
@@ -44,6 +46,8 @@ def register_simulator(app: Flask) -> None:
     # Twilio's library cannot send a CSRF token; Basic auth protects these routes instead.
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    # The handset pages are for people: their forms carry CSRF tokens like every other form.
+    app.register_blueprint(handsets_bp)
     app.extensions["simulator"] = sim
 
 

@@ -197,6 +197,16 @@ class Simulator:
         with self._lock:
             self._faults.undeliverable_recipients[number] = error_code
 
+    def make_deliverable(self, number: str) -> None:
+        """Undo ``make_undeliverable`` for ``number`` (a handset switched back on)."""
+        with self._lock:
+            self._faults.undeliverable_recipients.pop(number, None)
+
+    def undeliverable_code(self, number: str) -> int | None:
+        """The error code texts to ``number`` end with, or None when they are delivered."""
+        with self._lock:
+            return self._faults.undeliverable_recipients.get(number)
+
     def reset_faults(self) -> None:
         """Back to a perfect Twilio: no script, rates, latency or recipient rules."""
         with self._lock:
