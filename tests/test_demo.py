@@ -42,6 +42,12 @@ def test_demo_creates_a_fresh_seeded_database(tmp_path, monkeypatch):
         assert db.session.scalar(select(func.count()).select_from(Phone)) == 6
         on_loan = db.session.scalars(select(Loan).where(Loan.returned_at.is_(None))).all()
         assert [loan.trip_id for loan in on_loan] == [trips[0].id, trips[0].id]
+        from tripcomms.approvals.models import ApprovalState, PersonalPhoneApproval
+
+        approvals = db.session.scalars(select(PersonalPhoneApproval)).all()
+        assert sorted(a.state for a in approvals) == sorted(
+            [ApprovalState.APPROVED, ApprovalState.PENDING]
+        )
         assert on_loan[0].holder.email == "leader@demo.school"  # the leader's school phone
         from tripcomms.relay.models import MessageTemplate, ProxyNumber
         from tripcomms.relay.numbers import trip_number

@@ -154,6 +154,7 @@ def seed(app) -> list[tuple[str, str, str]]:
     """Fill an empty, migrated demo database. Returns (role, email, password) for each login."""
     from datetime import timedelta
 
+    from tripcomms.approvals.demo import seed_demo_approvals
     from tripcomms.auth import operations as auth_ops
     from tripcomms.extensions import db
     from tripcomms.phones.demo import seed_demo_phones
@@ -198,6 +199,7 @@ def seed(app) -> list[tuple[str, str, str]]:
     trip_ops.import_roster(DEMO, today, demo_roster(range(30)))
     trip_ops.import_roster(DEMO, next_week, demo_roster(range(1, 30, 2)))
     seed_demo_phones(DEMO, [today, next_week])
+    seed_demo_approvals(DEMO, [today, next_week], users)
     for number in DEMO_TRIP_NUMBERS:
         number_ops.add_number(DEMO, number)
     number_ops.allocate_number(DEMO, today)
