@@ -11,6 +11,7 @@ from tripcomms.relay.models import (
     OptOut,
     ProxyNumber,
 )
+from tripcomms.safeguarding.models import Concern, ConcernUpdate, ResponseEscalation
 from tripcomms.trips.models import (
     Contact,
     ContactLink,
@@ -25,6 +26,8 @@ __all__ = [
     "AuditEvent",
     "Booking",
     "Broadcast",
+    "Concern",
+    "ConcernUpdate",
     "Contact",
     "ContactLink",
     "DeliveryEvent",
@@ -36,6 +39,7 @@ __all__ = [
     "PhoneEvent",
     "ProxyNumber",
     "Pupil",
+    "ResponseEscalation",
     "StaffNumber",
     "Trip",
     "TripContact",
