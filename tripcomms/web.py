@@ -88,6 +88,9 @@ NAV_ITEMS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Staff accounts", "auth.users", (Role.ADMIN,)),
     ("Phones", "phones.phones", (Role.OFFICE,)),
     ("Loans", "phones.loans", (Role.OFFICE,)),
+    ("Log", "audit.log", (Role.HEAD, Role.DSL, Role.AUDITOR, Role.LEADER)),
+    ("Concerns", "safeguarding.concerns", (Role.DSL, Role.HEAD)),
+    ("Audit trail", "audit.events", (Role.HEAD, Role.AUDITOR)),
 ]
 
 
