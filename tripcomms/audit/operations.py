@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import String, Text, select, type_coerce
 
-from tripcomms.audit.models import GENESIS_HASH, AuditEvent, audit_head, chain_hash
+from tripcomms.audit.models import (
+    GENESIS_HASH,
+    AuditEvent,
+    audit_head,
+    canonical_json,
+    chain_hash,
+    chain_hash_of_text,
+)
 from tripcomms.extensions import db
 from tripcomms.types import utcnow
 
@@ -108,16 +116,21 @@ def verify_chain(batch_size: int = 10_000) -> VerifyResult:
     Returns the number checked and, on failure, the first bad sequence number and why.
     """
     cols = AuditEvent.__table__.c
+    sqlite = db.engine.dialect.name == "sqlite"
+    # On SQLite the time is read as the text it is stored as ("2026-03-14 09:30:00.000000",
+    # always UTC, always with microseconds) and turned into ISO 8601 by hand: parsing a
+    # million datetimes only to print them again is most of the work otherwise.
+    created = type_coerce(cols.created_at, String) if sqlite else cols.created_at
     stmt = (
         select(
             cols.seq,
-            cols.created_at,
+            created,
             cols.actor_id,
             cols.actor,
             cols.action,
             cols.subject_type,
             cols.subject_id,
-            cols.data,
+            type_coerce(cols.data, Text),
             cols.prev_hash,
             cols.hash,
         )
@@ -133,8 +146,16 @@ def verify_chain(batch_size: int = 10_000) -> VerifyResult:
                 return VerifyResult(checked, expected_seq, f"event {expected_seq} is missing")
             if prev_hash != last_hash:
                 return VerifyResult(checked, seq, "it does not follow the event before it")
-            recomputed = chain_hash(
-                prev_hash, seq, created_at, actor_id, actor, action, stype, sid, data or {}
+            recomputed = chain_hash_of_text(
+                prev_hash,
+                seq,
+                _iso_utc(created_at),
+                actor_id,
+                actor,
+                action,
+                stype,
+                sid,
+                canonical_json(_loaded(data)),
             )
             if recomputed != digest:
                 return VerifyResult(checked, seq, "its contents do not match its hash")
@@ -147,3 +168,21 @@ def verify_chain(batch_size: int = 10_000) -> VerifyResult:
     if head_seq != checked or head_hash != last_hash:
         return VerifyResult(checked, checked + 1, f"the chain ends early: {head_seq} were written")
     return VerifyResult(checked)
+
+
+def _iso_utc(value: datetime | str) -> str:
+    """A stored time as ``chain_hash`` writes it: ISO 8601, UTC, with microseconds."""
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:]}+00:00"
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _loaded(data: str | dict | None) -> Any:
+    """The event's data as stored: JSON text on SQLite, already decoded by some drivers."""
+    if data is None:
+        return {}
+    return json.loads(data) if isinstance(data, str) else data

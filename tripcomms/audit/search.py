@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    String,
     and_,
     column,
     exists,
@@ -24,7 +25,8 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
-    text,
+    type_coerce,
+    union_all,
 )
 
 from tripcomms.audit.access import FULL_ACCESS, message_conditions, own_trip_ids
@@ -44,7 +46,9 @@ COUNT_CAP = 1000
 WINDOW = 1000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_fts = table("messages_fts", column("rowid"))
+# The FTS5 table: "rowid" is the message's id; the column named after the table is what MATCH
+# is asked of.
+_fts = table("messages_fts", column("rowid"), column("messages_fts"))
 
 
 # --- What the person asked for ---------------------------------------------------------------
@@ -230,24 +234,34 @@ def search_page(user: User, flt: LogFilter, page: int = 1, per_page: int = PER_P
     """One page of ``search_query`` and how many there are (up to COUNT_CAP)."""
     page = max(page, 1)
     offset = (page - 1) * per_page
-    conditions = [*message_conditions(user), *filter_conditions(flt)]
-    sqlite_text = bool(flt.terms) and db.engine.dialect.name == "sqlite"
-    if sqlite_text:
-        span = _id_span(user, flt)
-        if span is None:
-            return LogPage(items=[], page=page, per_page=per_page, total=0)
-        items = _fts_window_page(conditions, span, flt, offset, per_page)
-        counted = (
-            select(literal_column("1"))
-            .select_from(_fts.join(Message.__table__, Message.id == _fts.c.rowid))
-            .where(_fts_match(flt.terms), *span, *conditions)
-        )
-    else:
+    if not (flt.terms and db.engine.dialect.name == "sqlite"):
         query = search_query(user, flt)
         items = list(db.session.scalars(query.offset(offset).limit(per_page)))
-        counted = query.with_only_columns(literal_column("1")).order_by(None)
+        return _page(
+            items, query.with_only_columns(literal_column("1")).order_by(None), page, per_page
+        )
+    conditions = [*message_conditions(user), *filter_conditions(flt)]
+    ranges = _id_ranges(user, flt)
+    if ranges is None:
+        items = _fts_window_page(conditions, flt, offset, per_page)
+        matches = _fts.join(Message.__table__, Message.id == _fts.c.rowid)
+        found = select(literal_column("1")).select_from(matches).where(_fts_match(flt.terms))
+    elif not ranges:
+        return LogPage(items=[], page=page, per_page=per_page, total=0)
+    else:
+        candidates = _fts_in_ranges(flt.terms, ranges)
+        matches = candidates.join(Message.__table__, Message.id == candidates.c.rowid)
+        query = select(Message.id).select_from(matches).where(*conditions)
+        ordered = query.order_by(*_time_order(flt.newest_first)).offset(offset).limit(per_page)
+        items = _messages_in_order(list(db.session.scalars(ordered)))
+        found = select(literal_column("1")).select_from(matches)
+    return _page(items, found.where(*conditions), page, per_page)
+
+
+def _page(items: list[Message], found: Select, page: int, per_page: int) -> LogPage:
+    """The page, with ``found`` (one row per match) counted up to COUNT_CAP + 1."""
     total = db.session.scalar(
-        select(func.count()).select_from(counted.limit(COUNT_CAP + 1).subquery())
+        select(func.count()).select_from(found.limit(COUNT_CAP + 1).subquery())
     )
     return LogPage(
         items=items,
@@ -258,36 +272,62 @@ def search_page(user: User, flt: LogFilter, page: int = 1, per_page: int = PER_P
     )
 
 
-def _id_span(user: User, flt: LogFilter) -> list | None:
-    """Bounds on the ids an SQLite text search can match, so that FTS5 reads only that
-    stretch of each word's list: a trip's or a parent's messages have ids close together.
-    Only filters with an index of their own are used (a trip, a parent, a leader's trips);
-    [] when there are none, None when they match nothing at all."""
+def _fts_match(terms: list[str]):
+    return _fts.c.messages_fts.op("MATCH")(fts5_query(terms))
+
+
+# Past this many stretches of ids, one stretch from the first to the last does as well.
+MAX_RANGES = 200
+
+
+def _id_ranges(user: User, flt: LogFilter) -> list[tuple[int, int]] | None:
+    """Stretches of ids that an SQLite text search can match, when a filter with an index of
+    its own (a trip, a parent, a leader's own trips) confines it: one stretch per trip, since
+    a trip's messages have ids close together. None when nothing confines the search (the
+    whole log); [] when the filter matches nothing at all."""
     narrowing = []
     if flt.trip_id is not None:
         narrowing.append(Message.trip_id == flt.trip_id)
     if flt.contact_id is not None:
         narrowing.append(Message.contact_id == flt.contact_id)
-    if not narrowing and user.effective_roles.isdisjoint({*FULL_ACCESS, Role.OFFICE}):
+    if user.effective_roles.isdisjoint({*FULL_ACCESS, Role.OFFICE}):
         narrowing.append(Message.trip_id.in_(own_trip_ids(user)))
     if not narrowing:
-        return []
-    low, high = db.session.execute(
-        select(func.min(Message.id), func.max(Message.id)).where(*narrowing)
-    ).one()
-    if low is None:
         return None
-    return [_fts.c.rowid.between(low, high)]
+    stretches = sorted(
+        (low, high)
+        for low, high in db.session.execute(
+            select(func.min(Message.id), func.max(Message.id))
+            .where(*narrowing)
+            .group_by(Message.trip_id)
+        )
+    )
+    merged: list[tuple[int, int]] = []
+    for low, high in stretches:
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
+        else:
+            merged.append((low, high))
+    if len(merged) > MAX_RANGES:
+        merged = [(merged[0][0], max(high for _, high in merged))]
+    return merged
 
 
-def _fts_match(terms: list[str]):
-    return text("messages_fts MATCH :fts").bindparams(fts=fts5_query(terms))
+def _fts_in_ranges(terms: list[str], ranges: list[tuple[int, int]]):
+    """The ids matching ``terms`` within ``ranges``: FTS5 reads only those stretches of each
+    word's list, one query per stretch."""
+    parts = [
+        select(_fts.c.rowid.label("rowid")).where(
+            _fts_match(terms), _fts.c.rowid.between(low, high)
+        )
+        for low, high in ranges
+    ]
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("matches")
 
 
-def _fts_window_page(
-    conditions: list, span: list, flt: LogFilter, offset: int, limit: int
-) -> list[Message]:
-    """A page of an SQLite text search, found among the newest (or oldest) matches by id.
+def _fts_window_page(conditions: list, flt: LogFilter, offset: int, limit: int) -> list[Message]:
+    """A page of an SQLite text search of the whole log, found among the newest (or oldest)
+    matches by id.
 
     Sorting every match of a common word by time would read most of the table. FTS5 hands
     matches over in id order without sorting, and ids follow time almost always, so the page
@@ -299,10 +339,13 @@ def _fts_window_page(
     need = offset + limit
     window = max(WINDOW, 2 * need)
     by_id = _fts.c.rowid.desc() if newest else _fts.c.rowid.asc()
+    # Times as SQLite stores them (UTC text that sorts as time does), not parsed: this runs
+    # over the whole window.
+    stored_at = type_coerce(Message.created_at, String).label("created_at")
     rows = db.session.execute(
-        select(Message.id, Message.created_at)
+        select(Message.id, stored_at)
         .select_from(_fts.join(Message.__table__, Message.id == _fts.c.rowid))
-        .where(_fts_match(flt.terms), *span, *conditions)
+        .where(_fts_match(flt.terms), *conditions)
         .order_by(by_id)
         .limit(window)
     ).all()
@@ -311,22 +354,23 @@ def _fts_window_page(
     if len(rows) == window and chosen:
         edge = min(r.id for r in rows) if newest else max(r.id for r in rows)
         last = chosen[-1].created_at
+        # "id + 0" keeps SQLite from walking the id index from one end; it walks the time
+        # index from the page's last row instead, which reads only the few rows past it.
         outside = (
-            and_(Message.created_at > last, Message.id < edge)
+            and_(stored_at > last, Message.id + 0 < edge)
             if newest
-            else and_(Message.created_at < last, Message.id > edge)
+            else and_(stored_at < last, Message.id + 0 > edge)
         )
         if db.session.scalar(select(exists().where(outside))):
             query = (
                 select(Message.id)
-                .where(Message.id.in_(select(_fts.c.rowid).where(_fts_match(flt.terms), *span)))
+                .where(Message.id.in_(select(_fts.c.rowid).where(_fts_match(flt.terms))))
                 .where(*conditions)
                 .order_by(*_time_order(newest))
                 .offset(offset)
                 .limit(limit)
             )
-            ids = list(db.session.scalars(query))
-            return _messages_in_order(ids)
+            return _messages_in_order(list(db.session.scalars(query)))
     return _messages_in_order([r.id for r in chosen])
 
 
