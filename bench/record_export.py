@@ -156,7 +156,9 @@ def report(results: dict, output: Path | None) -> bool:
         "",
         f"`python bench/record_export.py --messages {results['messages']}` on "
         f"{platform.machine()} {platform.system()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs. Each side in its own process; peak RSS from `wait4`. "
+        f"{os.cpu_count()} CPUs "
+        f"(load average {os.getloadavg()[0]:.1f}, shared with other work). "
+        f"Each side in its own process; peak RSS from `wait4`. "
         f"{rows:,} rows, {results['size'] / 1e6:.0f} MB of CSV; the two files are "
         f"{'identical' if results['same'] else 'DIFFERENT'}.",
         "",

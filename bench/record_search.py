@@ -348,7 +348,9 @@ def report(results: dict, output: Path | None) -> bool:
         "",
         f"`python bench/record_search.py --messages {results['messages']}` on "
         f"{platform.machine()} {platform.system()}, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs. First page of a search "
+        f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs "
+        f"(load average {os.getloadavg()[0]:.1f}, shared with other work). "
+        f"First page of a search "
         "(25 newest and a count capped at 1,000), through `search_page`; LIKE: the same page "
         "found with `body LIKE '%word%'` and every match counted (a scan), in the same run.",
         "",
