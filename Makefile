@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-postgres lint format install chromium clean
+.PHONY: demo test test-postgres bench lint format install chromium clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("tripcomms needs Python 3.11 or newer, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -29,6 +29,20 @@ test: $(STAMP) chromium
 
 test-postgres:
 	TRIPCOMMS_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test $(MAKE) test
+
+## Run every benchmark in bench/ and print its figures and PASS/FAIL (several minutes; see
+## BENCHMARKS.md). BENCH_POSTGRES_URL=postgresql+psycopg://... adds PostgreSQL to the roster
+## import, and empties that database.
+BENCHMARKS := roster_import webhook_throughput broadcast relay_latency
+bench: $(STAMP)
+	@status=0; for name in $(BENCHMARKS); do \
+		echo "== bench/$$name.py"; \
+		extra=""; \
+		if [ "$$name" = roster_import ] && [ -n "$(BENCH_POSTGRES_URL)" ]; then \
+			extra="--postgres $(BENCH_POSTGRES_URL)"; \
+		fi; \
+		$(BIN)/python bench/$$name.py $$extra || status=1; \
+	done; exit $$status
 
 chromium:
 	@sh scripts/ensure-chromium.sh

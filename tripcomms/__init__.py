@@ -59,6 +59,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from tripcomms import health, main
+    from tripcomms.approvals.views import bp as approvals_bp
     from tripcomms.audit.views import bp as audit_bp
     from tripcomms.auth.views import bp as auth_bp
     from tripcomms.phones.views import bp as phones_bp
@@ -75,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(trips_bp)
     app.register_blueprint(phones_bp)
     app.register_blueprint(relay_bp)
+    app.register_blueprint(approvals_bp)
     app.register_blueprint(twilio_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(safeguarding_bp)
@@ -83,8 +85,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from tripcomms.approvals.cli import approvals_cli
     from tripcomms.audit.cli import audit_cli
     from tripcomms.auth.cli import users_cli
+    from tripcomms.backup import backup_command
     from tripcomms.phones.cli import loans_cli, phones_cli
     from tripcomms.relay.cli import numbers_cli, worker_command
     from tripcomms.safeguarding.cli import retention_cli, safeguarding_cli
@@ -97,11 +101,14 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(phones_cli)
     app.cli.add_command(loans_cli)
+    app.cli.add_command(approvals_cli)
+    app.cli.add_command(backup_command)
     app.cli.add_command(retention_cli)
     app.cli.add_command(safeguarding_cli)
 
 
 def register_request_handling(app: Flask) -> None:
+    from tripcomms.logs import register_request_id
     from tripcomms.web import (
         register_error_pages,
         register_security_headers,
@@ -111,6 +118,7 @@ def register_request_handling(app: Flask) -> None:
     if app.config["TRUSTED_PROXIES"]:
         count = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    register_request_id(app)
     register_security_headers(app)
     register_error_pages(app)
     register_template_helpers(app)

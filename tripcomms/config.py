@@ -65,6 +65,8 @@ class DefaultConfig:
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
     LOGIN_LIMIT_PER_ADDRESS = "30 per 15 minutes"
+    LOG_FORMAT = "text"  # or "json": one JSON object a line
+    LOG_LEVEL = "INFO"
     TRUSTED_PROXIES = 0  # how many reverse proxies set X-Forwarded-* in front of the app
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 (a method name, not a password)
     MIN_PASSWORD_LENGTH = 10
@@ -124,6 +126,8 @@ def _derive(app: Flask) -> None:
 
 def _check(app: Flask) -> None:
     cfg = app.config
+    if cfg["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', not {cfg['LOG_FORMAT']!r}")
     if cfg["SMS_BACKEND"] not in ("twilio", "simulator"):
         raise ConfigError(
             f"SMS_BACKEND must be 'twilio' or 'simulator', not {cfg['SMS_BACKEND']!r}"

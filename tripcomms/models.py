@@ -1,5 +1,6 @@
 """Imports every package's models, so the metadata and Alembic see all tables."""
 
+from tripcomms.approvals.models import PersonalPhoneApproval
 from tripcomms.audit.models import AuditEvent, audit_head
 from tripcomms.auth.models import StaffNumber, User, UserRole
 from tripcomms.phones.models import Booking, Loan, Phone, PhoneEvent
@@ -35,6 +36,7 @@ __all__ = [
     "Message",
     "NumberAllocation",
     "OptOut",
+    "PersonalPhoneApproval",
     "Phone",
     "PhoneEvent",
     "ProxyNumber",

@@ -1,7 +1,7 @@
 """record: full-text index on messages, concerns, response escalations
 
 Revision ID: 0007_record
-Revises: 0004_relay
+Revises: 0006_approvals
 Create Date: 2026-11-25 10:00:00
 
 Text search of the communication log uses each database's own full-text index:
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007_record'
-down_revision = '0004_relay'
+down_revision = '0006_approvals'
 branch_labels = None
 depends_on = None
 

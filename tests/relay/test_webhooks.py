@@ -1,7 +1,7 @@
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.helpers import TripcommsClient
 from tests.live import serve
@@ -73,6 +73,33 @@ def test_the_same_message_sid_twice_is_relayed_once(scenario, app):
     scenario.text(MARY, "hello", sid="SM" + "b" * 32)
     assert len(scenario.inbound()) == 1
     assert len(scenario.outbound(kind=Kind.FORWARD)) == 1
+
+
+def test_a_text_is_routed_before_anything_is_written(scenario, app):
+    """Writes come last. On SQLite the first write takes the database's one write lock until
+    the commit; routing while holding it made every other worker's webhook wait."""
+    with app.app_context():
+        engine = db.engine
+
+    def statements_of(sender: str, body: str) -> list[str]:
+        words: list[str] = []
+
+        def remember(conn, cursor, statement, *args):
+            words.append(statement.split(None, 1)[0].upper())
+
+        event.listen(engine, "before_cursor_execute", remember)
+        try:
+            scenario.text(sender, body)
+        finally:
+            event.remove(engine, "before_cursor_execute", remember)
+        return words
+
+    for sender, body in ((MARY, "Are we on time?"), (SCHOOL_PHONE, "#1 Yes, back at 15:30")):
+        words = statements_of(sender, body)
+        first_write = next(i for i, w in enumerate(words) if w in ("INSERT", "UPDATE", "DELETE"))
+        assert "SELECT" not in words[first_write:], (body, words)
+    assert len(scenario.outbound(kind=Kind.FORWARD)) == 1
+    assert len(scenario.outbound(kind=Kind.TO_CONTACT)) == 1
 
 
 def test_five_simultaneous_posts_of_one_sid_relay_once(scenario, app):

@@ -31,6 +31,7 @@ _OUTER_ROLE = {
     Kind.RECEIPT: STAFF,
     Kind.HELP: STAFF,
     Kind.NOTIFY: STAFF,
+    Kind.TO_NOTIFY: STAFF,
     Kind.FROM_PUPIL: PUPIL,
     Kind.FROM_UNKNOWN: UNKNOWN,
     Kind.NO_TRIP: UNKNOWN,
@@ -79,7 +80,7 @@ def parties(
     """(from, to) of one message."""
     role = outer_role(kind, has_contact=bool(contact_name), has_staff=bool(staff_name))
     name = {PARENT: contact_name, STAFF: staff_name}.get(role) or ""
-    if kind == Kind.NOTIFY:
+    if kind in (Kind.NOTIFY, Kind.TO_NOTIFY):
         ours_role, ours_name = SCHOOL, "tripcomms notices"
     else:
         ours_role, ours_name = TRIP_NUMBER, trip_title or ""

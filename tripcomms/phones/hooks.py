@@ -8,9 +8,15 @@ from typing import Any
 
 from tripcomms.auth.models import User
 from tripcomms.phones.queries import all_school_phone_numbers, loans_in_force, trip_phone_summary
-from tripcomms.relay.endpoints import Endpoint, endpoint_provider, school_number_source
+from tripcomms.relay.endpoints import (
+    Endpoint,
+    endpoint_provider,
+    endpoints_for,
+    school_number_source,
+)
 from tripcomms.trips.models import Trip
 from tripcomms.trips.panels import ReadinessItem, readiness_check, trip_panel
+from tripcomms.types import utcnow
 
 
 @endpoint_provider
@@ -32,12 +38,17 @@ def _phones_panel(trip: Trip, user: User) -> dict[str, Any]:
 
 @readiness_check(order=20)
 def _phones_ready(trip: Trip) -> ReadinessItem:
-    """Phones issued (or booked, before the day). Personal-phone approvals count here too once
-    they exist."""
+    """Phones issued (or booked, before the day). A personal phone with the Headteacher's
+    approval in force counts too: it is an endpoint of the trip like a school phone."""
     summary = trip_phone_summary(trip)
     counts = summary["counts"]
+    personal = sum(1 for e in endpoints_for(trip, utcnow()).values() if e.personal)
+    approved = f"{personal} personal phone{'s' if personal != 1 else ''} approved"
     if counts["on_loan"]:
-        return ReadinessItem("School phones issued", True, f"{counts['on_loan']} on loan")
+        detail = f"{counts['on_loan']} on loan" + (f"; {approved}" if personal else "")
+        return ReadinessItem("School phones issued", True, detail)
+    if personal:
+        return ReadinessItem("School phones issued", True, f"none on loan; {approved}")
     if counts["booked"]:
         return ReadinessItem(
             "School phones issued", False, f"{counts['booked']} booked, none issued"

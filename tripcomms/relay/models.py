@@ -73,6 +73,7 @@ class Kind(StrEnum):
     FROM_PUPIL = "from_pupil"
     FROM_UNKNOWN = "from_unknown"
     NO_TRIP = "no_trip"  # to a number with no trip in its window now
+    TO_NOTIFY = "to_notify"  # to NOTIFY_FROM: staff answering a notification (APPROVE 17)
     # outbound
     FORWARD = "forward"  # a parent's text to an endpoint
     TO_CONTACT = "to_contact"  # staff reply to one parent
@@ -82,7 +83,7 @@ class Kind(StrEnum):
     HELP = "help"  # command help, LIST, refusals to an endpoint
     AUTO_REPLY = "auto_reply"  # to unknown numbers, pupils, unapproved staff, no trip
     KEYWORD_REPLY = "keyword_reply"  # the HELP keyword from a parent
-    NOTIFY = "notify"  # to staff from NOTIFY_FROM: a new concern, a late reply
+    NOTIFY = "notify"  # from NOTIFY_FROM to staff: a request to decide, a new concern, a late reply
 
 
 # Outbound kinds whose recipient is a parent or carer: the relay's strictest rules apply.

@@ -20,6 +20,7 @@ from tripcomms.errors import Conflict
 from tripcomms.extensions import db
 from tripcomms.mobile import normalise_number
 from tripcomms.relay.models import NumberAllocation, ProxyNumber
+from tripcomms.relay.notify import notify_number
 from tripcomms.trips.models import Trip
 from tripcomms.types import utcnow
 
@@ -105,10 +106,13 @@ def _clashes(number: ProxyNumber, trip: Trip) -> Trip | None:
 
 
 def free_numbers(trip: Trip) -> list[ProxyNumber]:
+    # NOTIFY_FROM is on the account too (``numbers sync`` adds it) but answers staff, never
+    # a trip's parents.
+    notify = notify_number()
     numbers = db.session.scalars(
         select(ProxyNumber).where(ProxyNumber.active.is_(True)).order_by(ProxyNumber.id)
     )
-    return [n for n in numbers if _clashes(n, trip) is None]
+    return [n for n in numbers if n.number != notify and _clashes(n, trip) is None]
 
 
 def add_number(actor: User | SystemActor, text: str, twilio_sid: str | None = None) -> ProxyNumber:

@@ -23,8 +23,13 @@ from tripcomms.auth.models import StaffNumber, User
 from tripcomms.errors import Conflict, InvalidInput, NotFound, PolicyError
 from tripcomms.extensions import db
 from tripcomms.mobile import normalise_number
-from tripcomms.relay import commands
-from tripcomms.relay.endpoints import Endpoint, endpoints_for, school_numbers
+from tripcomms.relay import commands, notify
+from tripcomms.relay.endpoints import (
+    Endpoint,
+    endpoints_for,
+    note_personal_use,
+    school_numbers,
+)
 from tripcomms.relay.models import (
     FINAL_STATUSES,
     STATUS_RANK,
@@ -87,9 +92,12 @@ def _recipients(trip: Trip, proxy: str, *, mobile: str | None = None, code: int 
     rows = db.session.execute(query).all()
     if not rows:
         return []
-    on_trip = set(
-        db.session.scalars(select(TripPupil.pupil_id).where(TripPupil.trip_id == trip.id))
-    )
+    on_trip_query = select(TripPupil.pupil_id).where(TripPupil.trip_id == trip.id)
+    if mobile is not None or code is not None:
+        # One contact: ask about their children only, not the whole trip's roster.
+        linked = {link.pupil_id for _, contact in rows for link in contact.links}
+        on_trip_query = on_trip_query.where(TripPupil.pupil_id.in_(sorted(linked)))
+    on_trip = set(db.session.scalars(on_trip_query))
     numbers = [contact.mobile for _, contact in rows]
     opted_out = set(
         db.session.scalars(
@@ -420,21 +428,28 @@ def handle_inbound(inbound: Inbound, at: datetime | None = None) -> Message:
         created_at=at,
     )
     db.session.add(message)
-    trip = trip_for_number(proxy, at)
     caused: list[Message] = []
-    if trip is None:
-        caused = _no_trip(message)
-    else:
-        message.trip = trip
-        endpoints = endpoints_for(trip, at)
-        if sender in endpoints:
-            caused = _from_endpoint(message, trip, proxy, endpoints, sender)
+    # Route with reads only and write everything in the flush below: on SQLite the first write
+    # takes the database's one write lock until the commit, and every other worker's webhook
+    # waits for it (sleeping in SQLite's busy handler), so the lock is taken as late as can be.
+    with db.session.no_autoflush:
+        if proxy == notify.notify_number():
+            # Not a trip's text: staff answering a notification (the Headteacher's APPROVE 17).
+            caused = notify.handle_reply(message, at)
+        elif (trip := trip_for_number(proxy, at)) is None:
+            caused = _no_trip(message)
         else:
-            recipient = next(iter(_recipients(trip, proxy, mobile=sender)), None)
-            if recipient is not None:
-                caused = _from_contact(message, trip, proxy, endpoints, recipient)
+            message.trip = trip
+            endpoints = endpoints_for(trip, at)
+            if sender in endpoints:
+                caused = _from_endpoint(message, trip, proxy, endpoints, sender)
             else:
-                caused = _from_stranger(message, trip, proxy, sender, at)
+                recipient = next(iter(_recipients(trip, proxy, mobile=sender)), None)
+                if recipient is not None:
+                    caused = _from_contact(message, trip, proxy, endpoints, recipient)
+                else:
+                    caused = _from_stranger(message, trip, proxy, sender, at)
+            note_personal_use(endpoints, message, caused)
     if message.num_media:
         message.flagged = "media"
     db.session.flush()

@@ -1,7 +1,8 @@
 """Texts from tripcomms to staff (a new concern, a parent left waiting), from NOTIFY_FROM.
 
-Like every SMS they are ``Message`` rows first (design rule 2): pending, sent by the outbox
-after the commit. They name no child and quote no message: the reader signs in to see more.
+Like every SMS they are ``Message`` rows first (design rule 2), written by the relay's
+``queue_notification``: pending, sent by the outbox after the commit. They name no child and
+quote no message: the reader signs in to see more.
 """
 
 from __future__ import annotations
@@ -15,16 +16,9 @@ from tripcomms.auth.models import Role, User, UserRole
 from tripcomms.errors import InvalidInput
 from tripcomms.extensions import db
 from tripcomms.mobile import normalise_number
-from tripcomms.relay.models import Direction, Kind, Message, Status
+from tripcomms.relay.models import Message
+from tripcomms.relay.notify import queue_notification
 from tripcomms.trips.models import Trip
-from tripcomms.types import utcnow
-
-
-def notify_from() -> str | None:
-    """The school's number for notices, or None when it is unset or not a number."""
-    with contextlib.suppress(InvalidInput):
-        return normalise_number(current_app.config["NOTIFY_FROM"], mobile=False)
-    return None
 
 
 def office_phone() -> str | None:
@@ -42,24 +36,16 @@ def queue_notice(
     caused_by: Message | None = None,
     note: str = "",
 ) -> Message | None:
-    """A pending notice to one staff number; None when NOTIFY_FROM is not set."""
-    sender = notify_from()
-    if sender is None:
-        return None
-    message = Message(
+    """A pending notice to one staff number, noting why; None when NOTIFY_FROM is not set."""
+    message = queue_notification(
+        to_number,
+        body,
         trip=trip,
-        direction=Direction.OUT,
-        kind=Kind.NOTIFY,
-        from_number=sender,
-        to_number=to_number,
-        body=body,
-        status=Status.PENDING,
-        next_attempt_at=utcnow(),
         staff_id=staff.id if staff else None,
         caused_by=caused_by,
-        note=note[:300],
     )
-    db.session.add(message)
+    if message is not None:
+        message.note = note[:300]
     return message
 
 

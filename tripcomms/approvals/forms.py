@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from tripcomms.approvals.models import REASON_MAX
+
+# Typed as London wall-clock time; the browser shows its own date and time picker.
+LOCAL_TIME = {"type": "datetime-local"}
+
+
+class RequestForm(FlaskForm):
+    number = SelectField("Phone", coerce=int)
+    reason = TextAreaField(
+        "Why a school phone will not do",
+        validators=[Length(max=REASON_MAX)],
+        description='The Headteacher reads this first, e.g. "all school phones are out on the '
+        'Year 3 trip".',
+    )
+    starts_at = StringField("From", validators=[Length(max=20)], render_kw=LOCAL_TIME)
+    ends_at = StringField(
+        "Until",
+        validators=[Length(max=20)],
+        render_kw=LOCAL_TIME,
+        description="By default the trip's relay window; never beyond it.",
+    )
+    check = SubmitField("Check school phones")
+    send = SubmitField("Ask the Headteacher")
+
+
+class ApproveForm(FlaskForm):
+    conditions = StringField(
+        "Conditions (optional)",
+        validators=[Length(max=REASON_MAX)],
+        description="e.g. only until the coach is back; school phone from tomorrow.",
+    )
+
+
+class DenyForm(FlaskForm):
+    reason = StringField(
+        "Why not",
+        validators=[Length(max=REASON_MAX)],
+        description="The member of staff is told this by text.",
+    )
+
+
+class RevokeForm(FlaskForm):
+    reason = StringField(
+        "Why it is withdrawn",
+        validators=[Length(max=REASON_MAX)],
+        description="From now on texts from this phone reach no parent.",
+    )
+
+
+class ReportForm(FlaskForm):
+    """The report's date range: a GET form, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    first_day = DateField("From", validators=[Optional()])
+    last_day = DateField("To", validators=[Optional()])
