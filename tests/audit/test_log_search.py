@@ -321,3 +321,22 @@ def test_the_index_stays_current_and_is_in_place(rec):
 def test_dates_before_2000_or_after_2099_are_refused_not_overflowed(rec):
     client = rec.login(rec.head)
     assert client.get("/log", query_string={"date_to": date.max.isoformat()}).status_code == 422
+
+
+def test_the_search_goes_through_the_full_text_index(rec):
+    """On PostgreSQL the search's expression is the GIN index's, so the planner uses it; on
+    SQLite the words are looked up in the FTS5 table."""
+    with rec.app.app_context():
+        user = db.session.get(User, rec.head.id)
+        query = search.search_query(user, search.LogFilter(text="coach late"))
+        compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            rows = db.session.execute(sa.text(f"EXPLAIN {compiled}"))
+            plan = "\n".join(row[0] for row in rows)
+            db.session.rollback()
+            assert "ix_messages_body_fts" in plan
+        else:
+            rows = db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}"))
+            plan = "\n".join(str(row[-1]) for row in rows)
+            assert "messages_fts VIRTUAL TABLE INDEX" in plan, plan
