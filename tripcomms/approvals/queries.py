@@ -8,8 +8,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import selectinload
 
 from tripcomms.approvals.models import ApprovalState, PersonalPhoneApproval, Via
@@ -93,10 +94,19 @@ def _in_force_query(at: datetime) -> Select[tuple[PersonalPhoneApproval]]:
     )
 
 
+@cache
+def _in_force_for_trip_query() -> Select[tuple[PersonalPhoneApproval]]:
+    """``_in_force_query`` for one trip, with ``at`` and ``trip_id`` as parameters: built once,
+    since the relay asks it on every text to a trip."""
+    return _in_force_query(bindparam("at")).where(
+        PersonalPhoneApproval.trip_id == bindparam("trip_id")
+    )
+
+
 def in_force(trip_id: int, at: datetime | None = None) -> list[PersonalPhoneApproval]:
     """The trip's approvals in force at ``at`` (now by default), oldest first."""
-    query = _in_force_query(at or utcnow()).where(PersonalPhoneApproval.trip_id == trip_id)
-    return list(db.session.scalars(query))
+    params = {"at": at or utcnow(), "trip_id": trip_id}
+    return list(db.session.scalars(_in_force_for_trip_query(), params))
 
 
 def all_in_force(at: datetime | None = None) -> list[PersonalPhoneApproval]:

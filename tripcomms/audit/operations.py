@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Text, bindparam, select, type_coerce
 
 from tripcomms.audit.models import (
     GENESIS_HASH,
@@ -40,6 +40,16 @@ TWILIO = SystemActor("twilio")
 ANONYMOUS = SystemActor("anonymous")
 
 
+# The two statements on the head row, built once: every audited change runs both.
+_CLAIM_NEXT = (
+    audit_head.update()
+    .where(audit_head.c.id == 1)
+    .values(seq=audit_head.c.seq + 1)
+    .returning(audit_head.c.seq, audit_head.c.hash)
+)
+_SET_HEAD_HASH = audit_head.update().where(audit_head.c.id == 1).values(hash=bindparam("new_hash"))
+
+
 class _HasId(Protocol):
     id: Any
 
@@ -69,12 +79,7 @@ def record(
     actor_id, actor_name = _actor_fields(actor)
     # Round-trip through JSON so that what we hash is exactly what the database hands back.
     clean = json.loads(json.dumps(data, default=str))
-    seq, prev_hash = session.execute(
-        audit_head.update()
-        .where(audit_head.c.id == 1)
-        .values(seq=audit_head.c.seq + 1)
-        .returning(audit_head.c.seq, audit_head.c.hash)
-    ).one()
+    seq, prev_hash = session.execute(_CLAIM_NEXT).one()
     created_at = utcnow()
     subject_type = subject.__tablename__ if subject is not None else None
     subject_id = str(subject.id) if subject is not None else None
@@ -94,7 +99,7 @@ def record(
         hash=digest,
     )
     session.add(event)
-    session.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
+    session.execute(_SET_HEAD_HASH, {"new_hash": digest})
     session.flush()
     return event
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from tripcomms.errors import InvalidInput, NotFound
@@ -264,20 +265,28 @@ def trip_phone_summary(trip: Trip) -> dict[str, Any]:
     }
 
 
-def loans_in_force(trip_id: int, at: datetime) -> list[tuple[Loan, Phone]]:
-    """The trip's loans open at that moment, with their phones, by label: a phone counts from
-    the moment it is issued until the moment it is returned."""
-    query = (
+@cache
+def _loans_in_force_query():
+    """The query behind ``loans_in_force``, with ``trip_id`` and ``at`` as parameters: built
+    once, since the relay asks it on every text to a trip."""
+    at = bindparam("at")
+    return (
         select(Loan, Phone)
         .join(Phone, Loan.phone_id == Phone.id)
         .where(
-            Loan.trip_id == trip_id,
+            Loan.trip_id == bindparam("trip_id"),
             Loan.issued_at <= at,
             or_(Loan.returned_at.is_(None), Loan.returned_at > at),
         )
         .order_by(Phone.label)
     )
-    return [(loan, phone) for loan, phone in db.session.execute(query)]
+
+
+def loans_in_force(trip_id: int, at: datetime) -> list[tuple[Loan, Phone]]:
+    """The trip's loans open at that moment, with their phones, by label: a phone counts from
+    the moment it is issued until the moment it is returned."""
+    rows = db.session.execute(_loans_in_force_query(), {"trip_id": trip_id, "at": at})
+    return [(loan, phone) for loan, phone in rows]
 
 
 def school_phone_numbers_on_loan(trip_id: int, at: datetime) -> list[str]:

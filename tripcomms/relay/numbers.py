@@ -9,10 +9,11 @@ trip can never reach the next trip's staff.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tripcomms.audit.operations import SystemActor, record
 from tripcomms.auth.models import User
@@ -59,19 +60,25 @@ def trip_number(trip: Trip) -> str | None:
     return allocation.proxy_number.number if allocation else None
 
 
-def trip_for_number(number: str, at: datetime) -> Trip | None:
-    """The trip that ``number`` serves at ``at``: allocated to it, not cancelled, in window."""
-    rows = db.session.scalars(
+@cache
+def _allocated_trips_query():
+    """Trips holding a number (parameter ``number``) and not cancelled: built once, since
+    every inbound text asks it."""
+    return (
         select(Trip)
         .join(NumberAllocation, NumberAllocation.trip_id == Trip.id)
         .join(ProxyNumber, ProxyNumber.id == NumberAllocation.proxy_number_id)
         .where(
-            ProxyNumber.number == number,
+            ProxyNumber.number == bindparam("number"),
             NumberAllocation.released_at.is_(None),
             Trip.cancelled_at.is_(None),
         )
     )
-    for trip in rows:
+
+
+def trip_for_number(number: str, at: datetime) -> Trip | None:
+    """The trip that ``number`` serves at ``at``: allocated to it, not cancelled, in window."""
+    for trip in db.session.scalars(_allocated_trips_query(), {"number": number}):
         if relay_window(trip).holds(at):
             return trip
     return None

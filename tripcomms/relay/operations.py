@@ -13,10 +13,10 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import delete, exists, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select, and_, bindparam, delete, exists, select
 
 from tripcomms.audit.operations import TWILIO, SystemActor, record
 from tripcomms.auth.models import StaffNumber, User
@@ -76,46 +76,57 @@ class Recipient:
         return not (self.no_contact or self.opted_out)
 
 
-def _recipients(trip: Trip, proxy: str, *, mobile: str | None = None, code: int | None = None):
-    """The trip's active contacts (optionally one, by number or code) as Recipients."""
+@cache
+def _recipients_query(by: str | None) -> Select:
+    """The query behind ``_recipients``: a row per active contact on the trip and linked child
+    (outer joins, so a contact with no child on the trip still has a row), with the child only
+    when they are on this trip, and whether the contact's number has opted out of this trip
+    number. Parameters ``trip_id`` and ``proxy``, and ``mobile`` or ``code`` when ``by`` names
+    one. Built once per variant: a parent's text runs it on every webhook.
+    """
+    on_trip = TripPupil.__table__.alias("on_trip")
+    trip_id = bindparam("trip_id")
     query = (
-        select(TripContact.code, Contact)
-        .join(TripContact.contact)
-        .where(TripContact.trip_id == trip.id, TripContact.active.is_(True))
-        .options(selectinload(Contact.links).selectinload(ContactLink.pupil))
-        .order_by(TripContact.code)
+        select(TripContact.code, Contact, Pupil, ContactLink.no_contact, OptOut.id)
+        .join(Contact, Contact.id == TripContact.contact_id)
+        .outerjoin(ContactLink, ContactLink.contact_id == Contact.id)
+        .outerjoin(
+            on_trip,
+            and_(on_trip.c.pupil_id == ContactLink.pupil_id, on_trip.c.trip_id == trip_id),
+        )
+        .outerjoin(Pupil, Pupil.id == on_trip.c.pupil_id)
+        .outerjoin(
+            OptOut,
+            and_(OptOut.number == Contact.mobile, OptOut.proxy_number == bindparam("proxy")),
+        )
+        .where(TripContact.trip_id == trip_id, TripContact.active.is_(True))
+        .order_by(TripContact.code, ContactLink.pupil_id)
     )
+    if by == "mobile":
+        query = query.where(Contact.mobile == bindparam("mobile"))
+    elif by == "code":
+        query = query.where(TripContact.code == bindparam("code"))
+    return query
+
+
+def _recipients(trip: Trip, proxy: str, *, mobile: str | None = None, code: int | None = None):
+    """The trip's active contacts (optionally one, by number or code) as Recipients, in one
+    query: their children on this trip, no contact if any of those links says so, opted out."""
+    params: dict[str, object] = {"trip_id": trip.id, "proxy": proxy}
+    by = None
     if mobile is not None:
-        query = query.where(Contact.mobile == mobile)
-    if code is not None:
-        query = query.where(TripContact.code == code)
-    rows = db.session.execute(query).all()
-    if not rows:
-        return []
-    on_trip_query = select(TripPupil.pupil_id).where(TripPupil.trip_id == trip.id)
-    if mobile is not None or code is not None:
-        # One contact: ask about their children only, not the whole trip's roster.
-        linked = {link.pupil_id for _, contact in rows for link in contact.links}
-        on_trip_query = on_trip_query.where(TripPupil.pupil_id.in_(sorted(linked)))
-    on_trip = set(db.session.scalars(on_trip_query))
-    numbers = [contact.mobile for _, contact in rows]
-    opted_out = set(
-        db.session.scalars(
-            select(OptOut.number).where(OptOut.proxy_number == proxy, OptOut.number.in_(numbers))
-        )
-    )
-    result = []
-    for code_, contact in rows:
-        links = [link for link in contact.links if link.pupil_id in on_trip]
-        result.append(
-            Recipient(
-                code=code_,
-                contact=contact,
-                pupils=[link.pupil for link in links],
-                no_contact=any(link.no_contact for link in links),
-                opted_out=contact.mobile in opted_out,
-            )
-        )
+        by, params["mobile"] = "mobile", mobile
+    elif code is not None:
+        by, params["code"] = "code", code
+    result: list[Recipient] = []
+    for code_, contact, pupil, no_contact, opt_out_id in db.session.execute(
+        _recipients_query(by), params
+    ):
+        if not result or result[-1].code != code_:
+            result.append(Recipient(code=code_, contact=contact, opted_out=opt_out_id is not None))
+        if pupil is not None:  # a linked child on this trip
+            result[-1].pupils.append(pupil)
+            result[-1].no_contact = result[-1].no_contact or bool(no_contact)
     return result
 
 
@@ -538,18 +549,23 @@ def _from_contact(
     return forwards
 
 
-def _has_used_codes(trip: Trip, endpoint: str) -> bool:
-    return db.session.scalar(
-        select(
-            exists().where(
-                Message.trip_id == trip.id,
-                Message.direction == Direction.IN,
-                Message.from_number == endpoint,
-                Message.kind == Kind.COMMAND,
-                Message.note == "code",
-            )
+@cache
+def _used_codes_query() -> Select:
+    """Whether an endpoint (``endpoint``) has sent a ``#12`` command on a trip (``trip_id``):
+    built once, since every parent's text asks it for each endpoint."""
+    return select(
+        exists().where(
+            Message.trip_id == bindparam("trip_id"),
+            Message.direction == Direction.IN,
+            Message.from_number == bindparam("endpoint"),
+            Message.kind == Kind.COMMAND,
+            Message.note == "code",
         )
     )
+
+
+def _has_used_codes(trip: Trip, endpoint: str) -> bool:
+    return db.session.scalar(_used_codes_query(), {"trip_id": trip.id, "endpoint": endpoint})
 
 
 def _notify_endpoints(

@@ -67,8 +67,6 @@ def sms():
     sid = _clean(request.form.get("MessageSid"), 100)
     if not sid or len(sid) > 64:
         abort(400)
-    if ops.already_stored(sid):
-        return twiml()
     try:
         count = min(int(request.form.get("NumMedia", "0") or 0), MAX_MEDIA)
     except ValueError:
@@ -87,7 +85,9 @@ def sms():
         ops.handle_inbound(inbound)
         db.session.commit()
     except IntegrityError:
-        # The same MessageSid committed by a concurrent request: relayed once, by that one.
+        # The same MessageSid stored before (Twilio retrying) or committed by a concurrent
+        # request: the unique sid refuses this copy, so the text is relayed once, by the first.
+        # There is no separate look-up first: a repeat is rare, and the index decides anyway.
         db.session.rollback()
         if not ops.already_stored(sid):
             raise
