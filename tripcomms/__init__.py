@@ -60,12 +60,14 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from tripcomms import health, main
     from tripcomms.approvals.views import bp as approvals_bp
+    from tripcomms.audit.views import bp as audit_bp
     from tripcomms.auth.views import bp as auth_bp
     from tripcomms.phones.views import bp as phones_bp
     from tripcomms.relay.inbox_views import bp as inbox_bp
     from tripcomms.relay.views import bp as relay_bp
     from tripcomms.relay.views import start_sender_on_first_request
     from tripcomms.relay.webhooks import bp as twilio_bp
+    from tripcomms.safeguarding.views import bp as safeguarding_bp
     from tripcomms.simulator import register_simulator
     from tripcomms.trips.views import bp as trips_bp
 
@@ -78,6 +80,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(inbox_bp)
     app.register_blueprint(approvals_bp)
     app.register_blueprint(twilio_bp)
+    app.register_blueprint(audit_bp)
+    app.register_blueprint(safeguarding_bp)
     register_simulator(app)
     start_sender_on_first_request(app)
 
@@ -89,6 +93,7 @@ def register_cli(app: Flask) -> None:
     from tripcomms.backup import backup_command
     from tripcomms.phones.cli import loans_cli, phones_cli
     from tripcomms.relay.cli import numbers_cli, worker_command
+    from tripcomms.safeguarding.cli import retention_cli, safeguarding_cli
     from tripcomms.trips.cli import trips_cli
 
     app.cli.add_command(users_cli)
@@ -100,6 +105,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(loans_cli)
     app.cli.add_command(approvals_cli)
     app.cli.add_command(backup_command)
+    app.cli.add_command(retention_cli)
+    app.cli.add_command(safeguarding_cli)
 
 
 def register_request_handling(app: Flask) -> None:

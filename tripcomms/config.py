@@ -41,6 +41,13 @@ class DefaultConfig:
     NUMBER_COOLDOWN: Any = timedelta(days=7)
     RESPONSE_TARGET_MINUTES = 30
     RETENTION_DAYS = 400
+    # Safeguarding: text the DSL and Headteacher about each new concern, and the office about a
+    # parent's text left unanswered for twice RESPONSE_TARGET_MINUTES (both from NOTIFY_FROM).
+    # A staff phone with no approval that texts this often in this many minutes is a concern.
+    CONCERN_SMS = True
+    ESCALATE_BY_SMS = True
+    UNAPPROVED_REPEAT_COUNT = 3
+    UNAPPROVED_REPEAT_MINUTES = 60
     SEND_IN_PROCESS = True
     # The outbox sender (relay/outbox.py).
     SEND_CONCURRENCY = 16

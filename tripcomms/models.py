@@ -15,6 +15,7 @@ from tripcomms.relay.models import (
     ReadMarker,
     SendKey,
 )
+from tripcomms.safeguarding.models import Concern, ConcernUpdate, ResponseEscalation
 from tripcomms.trips.models import (
     Contact,
     ContactLink,
@@ -29,6 +30,8 @@ __all__ = [
     "AuditEvent",
     "Booking",
     "Broadcast",
+    "Concern",
+    "ConcernUpdate",
     "Contact",
     "ContactLink",
     "DeliveryEvent",
@@ -43,6 +46,7 @@ __all__ = [
     "ProxyNumber",
     "Pupil",
     "ReadMarker",
+    "ResponseEscalation",
     "SendKey",
     "StaffNumber",
     "Trip",

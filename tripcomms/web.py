@@ -94,6 +94,9 @@ NAV_ITEMS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Message templates", "inbox.templates", (Role.OFFICE,)),
     # Only where the simulator runs (the list shows endpoints that exist): any signed-in user.
     ("Simulated phones", "handsets.index", tuple(Role)),
+    ("Log", "audit.log", (Role.HEAD, Role.DSL, Role.AUDITOR, Role.LEADER)),
+    ("Concerns", "safeguarding.concerns", (Role.DSL, Role.HEAD)),
+    ("Audit trail", "audit.events", (Role.HEAD, Role.AUDITOR)),
 ]
 
 

@@ -83,7 +83,7 @@ class Kind(StrEnum):
     HELP = "help"  # command help, LIST, refusals to an endpoint
     AUTO_REPLY = "auto_reply"  # to unknown numbers, pupils, unapproved staff, no trip
     KEYWORD_REPLY = "keyword_reply"  # the HELP keyword from a parent
-    NOTIFY = "notify"  # from NOTIFY_FROM to staff: a request to decide, a confirmation
+    NOTIFY = "notify"  # from NOTIFY_FROM to staff: a request to decide, a new concern, a late reply
 
 
 # Outbound kinds whose recipient is a parent or carer: the relay's strictest rules apply.
@@ -127,6 +127,8 @@ class Message(db.Model):
         Index("ix_messages_outbox", "status", "next_attempt_at"),
         Index("ix_messages_trip_created", "trip_id", "created_at"),
         Index("ix_messages_contact_created", "contact_id", "created_at"),
+        # The communication log pages every search by time (migration 0007).
+        Index("ix_messages_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -50,6 +50,7 @@ from tripcomms.relay.models import (
 )
 from tripcomms.relay.numbers import relay_window, trip_for_number, trip_number
 from tripcomms.safeguarding.content import check_outbound
+from tripcomms.safeguarding.operations import concerns_for_inbound
 from tripcomms.trips.models import Contact, ContactLink, Pupil, Trip, TripContact, TripPupil
 from tripcomms.types import utcnow
 
@@ -478,6 +479,9 @@ def handle_inbound(inbound: Inbound, at: datetime | None = None) -> Message:
         media=message.num_media,
         caused=[m.audit_data() for m in caused],
     )
+    # Pictures, pupils' numbers, unapproved staff phones: a concern for the DSL, in this
+    # same transaction (policy 19, 71).
+    concerns_for_inbound(message)
     return message
 
 

@@ -2,8 +2,8 @@
 
 A body is refused when it holds a phone number that is not the school's (a staff member's
 personal number or a school SIM above all), or an email address outside the school's domain.
-Numbers are found however they are written: spaces, dashes, dots and brackets between the
-digits, with +44, 0044 or 0 in front.
+Numbers are found however they are written: spaces, dashes, dots, slashes and brackets between
+the digits, with +44, 0044 or 0 in front.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+# What people put between the digits of a phone number: spaces (a no-break or thin one when
+# pasted from a web page or document), brackets, dots, slashes and any kind of dash.
+_SEPARATOR = "[ \t().\\-/\u00a0\u2009\u202f\u2010-\u2015]"
 # A run of at least nine digits with separators between them, as people write numbers.
-_DIGIT_RUN = re.compile(r"\+?\d(?:[ \t().\-]{0,3}\d){8,}")
+_DIGIT_RUN = re.compile(r"\+?\d(?:" + _SEPARATOR + r"{0,3}\d){8,}")
 # Dates and clock times are removed first so that "14.03.2026 15.30" is never a number.
 _DATE_OR_TIME = re.compile(
     r"\b(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{1,2}[:.]\d{2}(?:[ap]m)?)\b",

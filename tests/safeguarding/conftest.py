@@ -1,0 +1,3 @@
+from tests.record import rec, scenario
+
+__all__ = ["rec", "scenario"]
