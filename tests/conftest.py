@@ -21,6 +21,7 @@ from tests.helpers import Factory, TripcommsClient
 from tripcomms import create_app
 from tripcomms.audit.models import GENESIS_HASH
 from tripcomms.extensions import db
+from tripcomms.relay.outbox import stop_in_process
 
 TEST_DATABASE_URL = os.environ.get("TRIPCOMMS_TEST_DATABASE_URL", "").strip()
 
@@ -155,6 +156,7 @@ def app(app_config):
     if is_postgres():
         _empty_postgres(app)
     yield app
+    stop_in_process(app)  # a test that turned the in-process sender on leaves nothing running
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
