@@ -258,3 +258,21 @@ def test_checking_school_phones_saves_nothing(client, people, app, factory):
     assert "is required" not in text(response)
     with app.app_context():
         assert db.session.scalar(select(PersonalPhoneApproval)) is None
+
+
+def test_the_trip_report_lists_approvals_granted(client, people, app, factory):
+    approval_id = people.ask()
+    auditor = factory.user("auditor")
+    client.login(auditor.email)
+    report = text(client.get(f"/log/trips/{people.trip_id}/report"))
+    assert "No personal-phone approvals are recorded for this trip." in report  # pending only
+    people.approve(approval_id)
+    people.revoke(approval_id)
+    report = text(client.get(f"/log/trips/{people.trip_id}/report"))
+    assert "Liam Leader (•••" + LEADER_OWN[-3:] + ")" in report  # masked for the auditor
+    assert display_number(LEADER_OWN) not in report
+    assert "Revoked" in report and "by Helen Head" in report
+    client.logout()
+    client.login(people.head.email)
+    report = text(client.get(f"/log/trips/{people.trip_id}/report"))
+    assert f"Liam Leader ({display_number(LEADER_OWN)})" in report

@@ -11,6 +11,7 @@ from tripcomms.approvals import queries
 from tripcomms.approvals import sms as _sms  # noqa: F401  (registers the NOTIFY_FROM handler)
 from tripcomms.approvals.models import ApprovalState, PersonalPhoneApproval
 from tripcomms.approvals.operations import note_first_use
+from tripcomms.audit.report import APPROVALS_SLOT, report_section
 from tripcomms.auth.models import Role, User
 from tripcomms.relay.endpoints import Endpoint, endpoint_provider, endpoint_use_listener
 from tripcomms.relay.models import Message
@@ -70,4 +71,17 @@ def _approvals_panel(trip: Trip, user: User) -> dict[str, Any] | None:
         "can_request": can_request(user, trip),
         "is_head": user.has_role(Role.HEAD),
         "now": now,
+    }
+
+
+@report_section(APPROVALS_SLOT, "approvals/_report_section.html")
+def _report_approvals(trip: Trip, user: User) -> dict[str, Any] | None:
+    """The trip report's record of exceptions: every approval granted for the trip, even if
+    revoked or ended since, with who decided and when."""
+    granted = [a for a in queries.for_trip(trip.id) if queries.was_approved(a)]
+    if not granted:
+        return None
+    return {
+        "granted": [(a, sees_number(user, a)) for a in reversed(granted)],
+        "now": utcnow(),
     }
