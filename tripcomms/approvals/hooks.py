@@ -26,14 +26,8 @@ def personal_phone_endpoints(trip: Trip, at: datetime) -> Iterable[Endpoint]:
     """Personal numbers with an approval in force: parents' texts go to them, and their texts
     are commands, exactly as for a school phone; the relay still hides the number."""
     return [
-        Endpoint(
-            approval.number,
-            approval.user_id,
-            f"{approval.user.name}'s own phone",
-            personal=True,
-            source_id=approval.id,
-        )
-        for approval in queries.in_force(trip.id, at)
+        Endpoint(number, user_id, f"{name}'s own phone", personal=True, source_id=approval_id)
+        for number, user_id, name, approval_id in queries.numbers_in_force(trip.id, at)
     ]
 
 

@@ -68,12 +68,11 @@ def free_school_phones(trip: Trip, starts_at: datetime, ends_at: datetime) -> li
 # --- In force ------------------------------------------------------------------------------
 
 
-def _in_force_query(at: datetime) -> Select[tuple[PersonalPhoneApproval]]:
+def _in_force_filter(query: Select, at: datetime) -> Select:
     """Approved, inside the window at ``at``, trip not cancelled by then, and the number still
     registered to its owner, who is still an active user."""
     return (
-        select(PersonalPhoneApproval)
-        .join(Trip, Trip.id == PersonalPhoneApproval.trip_id)
+        query.join(Trip, Trip.id == PersonalPhoneApproval.trip_id)
         .join(User, User.id == PersonalPhoneApproval.user_id)
         .join(
             StaffNumber,
@@ -89,15 +88,19 @@ def _in_force_query(at: datetime) -> Select[tuple[PersonalPhoneApproval]]:
             or_(Trip.cancelled_at.is_(None), Trip.cancelled_at > at),
             User.active.is_(True),
         )
-        .options(selectinload(PersonalPhoneApproval.user))
         .order_by(PersonalPhoneApproval.id)
+    )
+
+
+def _in_force_query(at: datetime) -> Select[tuple[PersonalPhoneApproval]]:
+    return _in_force_filter(select(PersonalPhoneApproval), at).options(
+        selectinload(PersonalPhoneApproval.user)
     )
 
 
 @cache
 def _in_force_for_trip_query() -> Select[tuple[PersonalPhoneApproval]]:
-    """``_in_force_query`` for one trip, with ``at`` and ``trip_id`` as parameters: built once,
-    since the relay asks it on every text to a trip."""
+    """``_in_force_query`` for one trip, with ``at`` and ``trip_id`` as parameters: built once."""
     return _in_force_query(bindparam("at")).where(
         PersonalPhoneApproval.trip_id == bindparam("trip_id")
     )
@@ -107,6 +110,28 @@ def in_force(trip_id: int, at: datetime | None = None) -> list[PersonalPhoneAppr
     """The trip's approvals in force at ``at`` (now by default), oldest first."""
     params = {"at": at or utcnow(), "trip_id": trip_id}
     return list(db.session.scalars(_in_force_for_trip_query(), params))
+
+
+@cache
+def _numbers_in_force_query() -> Select:
+    """The columns the relay needs of a trip's approvals in force (``trip_id``, ``at``): built
+    once, and plain rows rather than objects, since the relay asks it on every text."""
+    columns = select(
+        PersonalPhoneApproval.number,
+        PersonalPhoneApproval.user_id,
+        User.name,
+        PersonalPhoneApproval.id,
+    )
+    return _in_force_filter(columns, bindparam("at")).where(
+        PersonalPhoneApproval.trip_id == bindparam("trip_id")
+    )
+
+
+def numbers_in_force(trip_id: int, at: datetime) -> list[tuple[str, int, str, int]]:
+    """``(number, owner's user id, owner's name, approval id)`` for each approval of the trip
+    in force at ``at``, oldest first."""
+    rows = db.session.execute(_numbers_in_force_query(), {"at": at, "trip_id": trip_id})
+    return [tuple(row) for row in rows]
 
 
 def all_in_force(at: datetime | None = None) -> list[PersonalPhoneApproval]:

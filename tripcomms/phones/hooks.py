@@ -7,7 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from tripcomms.auth.models import User
-from tripcomms.phones.queries import all_school_phone_numbers, loans_in_force, trip_phone_summary
+from tripcomms.phones.queries import (
+    all_school_phone_numbers,
+    phones_in_force,
+    trip_phone_summary,
+)
 from tripcomms.relay.endpoints import (
     Endpoint,
     endpoint_provider,
@@ -23,8 +27,8 @@ from tripcomms.types import utcnow
 def school_phone_endpoints(trip: Trip, at: datetime) -> Iterable[Endpoint]:
     """School phones on loan to the trip: parents' texts go to them; their texts are commands."""
     return [
-        Endpoint(phone.number, loan.holder_id, phone.label, personal=False, source_id=loan.id)
-        for loan, phone in loans_in_force(trip.id, at)
+        Endpoint(number, holder_id, label, personal=False, source_id=loan_id)
+        for number, holder_id, label, loan_id in phones_in_force(trip.id, at)
     ]
 
 

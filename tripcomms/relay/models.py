@@ -129,6 +129,9 @@ class Message(db.Model):
         Index("ix_messages_contact_created", "contact_id", "created_at"),
         # The communication log pages every search by time (migration 0007).
         Index("ix_messages_created_at", "created_at"),
+        # Whether a staff phone has used #codes on a trip: asked for each forward of every
+        # parent's text, so it must not scan the trip's whole log (migration 0009).
+        Index("ix_messages_from_trip", "from_number", "trip_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
