@@ -45,3 +45,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def plain_rows(statement, params: dict | None = None):
+    """Run a statement of columns (no ORM entities) on the session's connection.
+
+    The result is the same as ``db.session.execute``, without the ORM's execution layer,
+    which costs more than the statement itself on the relay's hot path. Pending changes are
+    flushed first, as the ORM would, unless autoflush is off (the relay turns it off while
+    it routes a text, to take SQLite's write lock as late as it can).
+    """
+    session = db.session
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        session.flush()
+    return session.connection().execute(statement, params or {})

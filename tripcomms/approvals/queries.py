@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from tripcomms.approvals.models import ApprovalState, PersonalPhoneApproval, Via
 from tripcomms.auth.models import Role, StaffNumber, User
-from tripcomms.extensions import db
+from tripcomms.extensions import db, plain_rows
 from tripcomms.localtime import LONDON
 from tripcomms.phones.models import Phone, PhoneStatus
 from tripcomms.phones.queries import availability
@@ -130,7 +130,7 @@ def _numbers_in_force_query() -> Select:
 def numbers_in_force(trip_id: int, at: datetime) -> list[tuple[str, int, str, int]]:
     """``(number, owner's user id, owner's name, approval id)`` for each approval of the trip
     in force at ``at``, oldest first."""
-    rows = db.session.execute(_numbers_in_force_query(), {"at": at, "trip_id": trip_id})
+    rows = plain_rows(_numbers_in_force_query(), {"at": at, "trip_id": trip_id})
     return [tuple(row) for row in rows]
 
 

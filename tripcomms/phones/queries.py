@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from tripcomms.errors import InvalidInput, NotFound
-from tripcomms.extensions import db
+from tripcomms.extensions import db, plain_rows
 from tripcomms.localtime import LONDON, to_local
 from tripcomms.mobile import normalise_number
 from tripcomms.phones.models import Booking, BookingStatus, Loan, Phone, PhoneEvent, PhoneStatus
@@ -302,7 +302,7 @@ def loans_in_force(trip_id: int, at: datetime) -> list[tuple[Loan, Phone]]:
 def phones_in_force(trip_id: int, at: datetime) -> list[tuple[str, int, str, int]]:
     """``(number, holder's user id, label, loan id)`` for each of the trip's loans open at
     that moment, by label (what ``loans_in_force`` says, without loading the objects)."""
-    rows = db.session.execute(_endpoints_in_force_query(), {"trip_id": trip_id, "at": at})
+    rows = plain_rows(_endpoints_in_force_query(), {"trip_id": trip_id, "at": at})
     return [tuple(row) for row in rows]
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from tripcomms.audit.operations import TWILIO, SystemActor, record
 from tripcomms.auth.models import StaffNumber, User
 from tripcomms.errors import Conflict, InvalidInput, NotFound, PolicyError
-from tripcomms.extensions import db
+from tripcomms.extensions import db, plain_rows
 from tripcomms.localtime import format_local
 from tripcomms.mobile import normalise_number
 from tripcomms.relay import commands, notify
@@ -627,7 +627,7 @@ def _used_codes_query() -> Select:
 
 
 def _has_used_codes(trip: Trip, endpoint: str) -> bool:
-    return db.session.scalar(_used_codes_query(), {"trip_id": trip.id, "endpoint": endpoint})
+    return plain_rows(_used_codes_query(), {"trip_id": trip.id, "endpoint": endpoint}).scalar()
 
 
 def _notify_endpoints(
