@@ -198,3 +198,59 @@ def test_webhooks_need_no_csrf_token_or_login(app, scenario):
         "/twilio/sms", data=data, headers={"X-Twilio-Signature": scenario.sign("/twilio/sms", data)}
     )
     assert response.status_code == 200
+
+
+# Columns that differ between any two texts whatever wrote them.
+_ALWAYS_DIFFERENT = {
+    "id",
+    "twilio_sid",
+    "body_salt",
+    "created_at",
+    "next_attempt_at",
+    "caused_by_id",
+}
+
+
+def _rows_of(app, inbound_sid):
+    with app.app_context():
+        inbound = db.session.scalar(select(Message).where(Message.twilio_sid == inbound_sid))
+        caused = db.session.scalars(
+            select(Message).where(Message.caused_by_id == inbound.id).order_by(Message.id)
+        ).all()
+        columns = [c.key for c in Message.__table__.columns if c.key not in _ALWAYS_DIFFERENT]
+        return [{key: getattr(m, key) for key in columns} for m in (inbound, *caused)]
+
+
+def test_a_text_written_without_the_unit_of_work_is_what_a_flush_writes(scenario, app, monkeypatch):
+    """A parent's text and its forwards go in with plain INSERTs (the hot path); the rows must
+    be exactly those the ORM's flush writes, defaults and foreign keys included."""
+    from tripcomms.relay import operations as ops
+
+    scenario.text(MARY, "Is the coach on time?", sid="SM" + "1" * 32)
+    fast = _rows_of(app, "SM" + "1" * 32)
+
+    def flush_only(inbound, caused):
+        db.session.flush()
+
+    monkeypatch.setattr(ops, "_write", flush_only)
+    scenario.text(MARY, "Is the coach on time?", sid="SM" + "2" * 32)
+    flushed = _rows_of(app, "SM" + "2" * 32)
+
+    assert len(fast) == 2 and fast[1]["kind"] == Kind.FORWARD
+    assert fast[0]["trip_id"] is not None and fast[1]["contact_id"] is not None
+    # The second forward leaves out the "Reply: #1" hint only if the phone used codes; it has
+    # not, so the two texts' rows are alike column for column.
+    assert fast == flushed
+
+
+def test_a_text_that_changes_other_rows_is_written_by_a_flush(scenario, app):
+    """STOP writes an opt-out beside the messages: the plain-INSERT path stands aside and the
+    flush writes everything, in the same transaction."""
+    scenario.text(MARY, "STOP", sid="SM" + "3" * 32)
+    with app.app_context():
+        from tripcomms.relay.models import OptOut
+
+        assert db.session.scalar(select(func.count()).select_from(OptOut)) == 1
+    rows = _rows_of(app, "SM" + "3" * 32)
+    assert rows[0]["note"] == "STOP keyword"
+    assert [r["kind"] for r in rows[1:]] == [Kind.FORWARD]

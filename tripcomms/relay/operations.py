@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import cache, lru_cache
 
 from flask import current_app
-from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, select
+from sqlalchemy import Insert, Select, and_, bindparam, delete, exists, func, insert, select
 from sqlalchemy.orm import make_transient_to_detached
 
 from tripcomms.audit.operations import TWILIO, SystemActor, record
@@ -495,6 +495,13 @@ def handle_inbound(inbound: Inbound, at: datetime | None = None) -> Message:
 _MESSAGE_LINKS = (("trip", "trip_id"), ("contact", "contact_id"), ("staff", "staff_id"))
 
 
+@cache
+def _insert_message() -> Insert:
+    """``INSERT INTO messages ... RETURNING id``, built once."""
+    table = Message.__table__
+    return insert(table).returning(table.c.id)
+
+
 def _write(inbound: Message, caused: list[Message]) -> None:
     """Write the inbound text and the messages it caused: a flush, or the same rows with
     plain INSERTs when they are all the session has to write.
@@ -535,7 +542,7 @@ def _write(inbound: Message, caused: list[Message]) -> None:
             message.caused_by_id = inbound.id
         values = {column.key: getattr(message, column.key) for column in table.columns}
         del values["id"]
-        message.id = connection.execute(insert(table).returning(table.c.id), values).scalar_one()
+        message.id = connection.execute(_insert_message(), values).scalar_one()
         session.expunge(message)
         make_transient_to_detached(message)
         session.add(message)
