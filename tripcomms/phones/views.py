@@ -20,6 +20,7 @@ from tripcomms.auth.models import Role, User
 from tripcomms.errors import Conflict, DomainError, InvalidInput
 from tripcomms.extensions import db
 from tripcomms.forms import apply_domain_error, carry_out
+from tripcomms.listing import listing, listing_url
 from tripcomms.localtime import LONDON, parse_local, to_local
 from tripcomms.phones import (
     home,  # noqa: F401  (registers the office's home-page section)
@@ -37,7 +38,6 @@ from tripcomms.phones.forms import (
     ReturnForm,
     StatusForm,
 )
-from tripcomms.phones.listing import listing
 from tripcomms.phones.models import (
     Booking,
     BookingStatus,
@@ -85,15 +85,7 @@ def _status_label(status: PhoneStatus) -> str:
     return STATUS_LABELS[PhoneStatus(status)]
 
 
-@bp.app_template_global("listing_url")
-def _listing_url(**changes: object) -> str:
-    """This page's address with some query arguments changed (None removes one)."""
-    args: dict[str, object] = {**request.args.to_dict(), **changes}
-    kept = {key: value for key, value in args.items() if value not in (None, "")}
-    # The path's own arguments win over any of the same name in the query string.
-    return url_for(request.endpoint, **{**kept, **(request.view_args or {})})
-
-
+bp.add_app_template_global(listing_url, "listing_url")
 # The trip page (another package's) includes phones/_trip_summary.html, which calls this.
 bp.add_app_template_global(trip_phone_summary, "trip_phone_summary")
 
