@@ -7,6 +7,10 @@ from __future__ import annotations
 class DomainError(Exception):
     """Base for every refusal an operation makes. ``str(err)`` is shown to the user."""
 
+    # True when what the operation wrote before refusing is to be committed all the same:
+    # a text that a content rule blocked is kept as evidence (policy 61, 70).
+    keeps_written = False
+
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message

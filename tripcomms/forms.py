@@ -1,11 +1,19 @@
-"""Form helpers shared by every package."""
+"""Form helpers shared by every package, and the way a view carries out one operation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import flash, redirect
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
 from wtforms import SelectMultipleField, widgets
 
 from tripcomms.errors import DomainError
+from tripcomms.extensions import db
+
+T = TypeVar("T")
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -22,3 +30,54 @@ def apply_domain_error(form: FlaskForm, err: DomainError, default_field: str | N
         field.errors = [*field.errors, err.message]
     else:
         form.form_errors.append(err.message)
+
+
+def sentence(err: DomainError) -> str:
+    """A domain error as a flash message of its own: capitalised, with a full stop."""
+    return err.message[:1].upper() + err.message[1:] + "."
+
+
+def carry_out(
+    operation: Callable[[], T],
+    *,
+    success: str | Callable[[T], str] | None,
+    redirect_to: str | Callable[[T], str],
+    form: FlaskForm | None = None,
+    field: str | None = None,
+    refused: str | None = None,
+    flashed: tuple[type[DomainError], ...] = (),
+    then: Callable[[T], object] | None = None,
+) -> Response | None:
+    """Carry out one domain operation for a view, and commit it or roll it back.
+
+    Done: commit, call ``then`` with the operation's result (to wake the outbox, say), flash
+    ``success`` (a text, or a function of the result; None flashes nothing) and redirect with
+    303 to ``redirect_to`` (an address, or a function of the result).
+
+    Refused with a ``DomainError``: roll back (or commit, for an error that keeps what was
+    written). With a ``form``, show the error on it (on the field the error names, else on
+    ``field``) and return None: the view shows the form again. Without a form, or for an error
+    of a ``flashed`` type (nothing in the form would fix it: decided meanwhile, say), flash
+    the error (after ``refused``, as in "Not retired: ...") and redirect to ``redirect_to``,
+    which must then be an address.
+    """
+    if (form is None or flashed) and callable(redirect_to):
+        raise TypeError("a refusal that is flashed needs an address to go back to")
+    try:
+        result = operation()
+    except DomainError as err:
+        if err.keeps_written:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        if form is not None and not isinstance(err, flashed):
+            apply_domain_error(form, err, field)
+            return None
+        flash(f"{refused}: {err.message}." if refused else sentence(err), "error")
+        return redirect(redirect_to, code=303)
+    db.session.commit()
+    if then is not None:
+        then(result)
+    if success is not None:
+        flash(success(result) if callable(success) else success, "success")
+    return redirect(redirect_to(result) if callable(redirect_to) else redirect_to, code=303)

@@ -106,12 +106,10 @@ def test_personal_phones_never_reach_a_parent(scenario, people, app, steps):
                 expected = Kind.COMMAND if in_force else Kind.FROM_STAFF_UNAPPROVED
                 assert inbound.kind == expected, (sender, body, in_force)
                 if not in_force:
-                    # Refused: only the sender hears back (and, for repeats, the safeguarding
-                    # lead or the Headteacher gets a concern notice from NOTIFY_FROM).
+                    # Refused: only the sender hears back. (For repeats the safeguarding lead
+                    # and the Headteacher get a concern notice, which hangs on the concern.)
                     caused = scenario.outbound(caused_by_id=inbound.id)
-                    assert all(m.to_number == sender or m.kind == Kind.NOTIFY for m in caused), (
-                        caused
-                    )
+                    assert all(m.to_number == sender for m in caused), caused
     scenario.send_all()
 
     parents = {n for ns in trip_parents(app).values() for n in ns}

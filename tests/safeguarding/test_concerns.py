@@ -1,20 +1,30 @@
 """Concerns: reported by staff about what they can see, raised by the relay by itself, handled
 by the safeguarding lead and the Headteacher through open, investigating and closed."""
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import select
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import func, select, text
 
 from tests.record import ANN, DSL_PHONE, HEAD_PHONE, MARY, SCHOOL_PHONE, TRIP_NUMBER
 from tests.relay.scenario import e164
 from tests.trips.rosters import mobile
 from tripcomms.audit.models import AuditEvent
-from tripcomms.audit.operations import verify_chain
+from tripcomms.audit.operations import CLI, verify_chain
 from tripcomms.auth.models import User
 from tripcomms.errors import Conflict, InvalidInput, NotFound, PolicyError
 from tripcomms.extensions import db
 from tripcomms.relay.models import Kind, Message, Status
 from tripcomms.safeguarding import operations as ops
-from tripcomms.safeguarding.models import Category, Concern, ConcernStatus, Outcome
+from tripcomms.safeguarding.models import (
+    Category,
+    Concern,
+    ConcernNotice,
+    ConcernStatus,
+    Outcome,
+)
+from tripcomms.safeguarding.queries import is_held
 
 NOTIFY = "+441234000500"
 LEADER_OWN = e164(900)  # the scenario leader's registered personal number
@@ -232,6 +242,104 @@ def test_concern_texts_go_from_the_notify_number_and_name_no_child(rec, app):
     )
     assert all(from_ == NOTIFY for to, from_, *_ in rec.s.gateway.sent if to == DSL_PHONE)
     assert TRIP_NUMBER not in {from_ for to, from_, *_ in rec.s.gateway.sent if to == DSL_PHONE}
+
+
+def test_concern_texts_hang_on_the_concern_and_show_on_its_pages(rec, app):
+    rec.s.text(MARY, "Look at Sam", media=("image/jpeg",))
+    message = first_inbound(rec)
+    [concern] = concerns(app)
+    sent = notices(app)
+    # Caused by no message: caused_by is for the relay's replies and forwards.
+    assert len(sent) == 2 and all(n.caused_by_id is None for n in sent)
+    assert all(m.kind != Kind.NOTIFY for m in rec.s.outbound(caused_by_id=message.id))
+    with app.app_context():
+        linked = db.session.get(Concern, concern.id).notices
+        assert [n.id for n in linked] == [n.id for n in sent]
+        assert is_held(db.session.get(Message, sent[0].id))  # retention keeps them whole
+
+    dsl = rec.login(rec.dsl)
+    page = dsl.get(f"/concerns/{concern.id}").get_data(as_text=True)
+    for notice in sent:
+        assert f'href="/log/messages/{notice.id}">Message {notice.id}</a> to ' in page
+    assert "Dee Safeguarding" in page and "Helen Head" in page
+    record = dsl.get(f"/log/messages/{message.id}").get_data(as_text=True)
+    assert "Texted about it:" in record
+    # Under the concern only: the relay's forward is what the text caused.
+    assert all(record.count(f'href="/log/messages/{n.id}">notify {n.id}</a>') == 1 for n in sent)
+    assert "It caused:" in record and ">forward " in record
+    notice_page = dsl.get(f"/log/messages/{sent[0].id}").get_data(as_text=True)
+    assert f'about <a href="/concerns/{concern.id}">concern #{concern.id}</a>' in notice_page
+    assert "In answer to" not in notice_page
+
+
+def test_a_late_reply_text_hangs_on_its_escalation(rec, app):
+    rec.s.text(MARY, "Has the coach left?")
+    waiting = first_inbound(rec)
+    with app.app_context():
+        for m in db.session.scalars(select(Message)):
+            m.created_at -= timedelta(minutes=90)
+        db.session.commit()
+        [escalation] = ops.escalate_late_replies(CLI).escalated
+        db.session.commit()
+        notice = db.session.get(Message, escalation.notice_id)
+        assert (notice.kind, notice.caused_by_id) == (Kind.NOTIFY, None)
+    page = rec.login(rec.head).get(f"/log/messages/{notice.id}").get_data(as_text=True)
+    assert f'that <a href="/log/messages/{waiting.id}">message {waiting.id}</a>' in page
+    assert "had waited too long for a staff reply" in page
+
+
+def test_the_migration_moves_notices_between_caused_by_and_their_concern(rec, app):
+    """0009 both ways, with notices in the database: down, they are caused by the message
+    the concern is about (or the text escalated); up again, they hang on their concern."""
+    rec.s.text(MARY, "Look", media=("image/jpeg",))  # a concern about a message
+    rec.s.text(ANN, "Has the coach left?")
+    with app.app_context():
+        db.session.add(
+            Concern(
+                trip_id=rec.s.trip_id,
+                contact_id=first_inbound(rec, ANN).contact_id,
+                category=Category.OTHER,
+                description="About her texts",
+                status=ConcernStatus.OPEN,
+            )
+        )  # a concern about a whole thread: its notice is caused by nothing
+        db.session.commit()
+        thread_concern = db.session.scalar(select(func.max(Concern.id)))
+        ops._notify_handlers(db.session.get(Concern, thread_concern))
+        for m in db.session.scalars(select(Message).where(Message.from_number == ANN)):
+            m.created_at -= timedelta(minutes=90)
+        [escalation] = ops.escalate_late_replies(CLI).escalated
+        db.session.commit()
+        about = {c.id: c.message_id for c in db.session.scalars(select(Concern))}
+        links = dict(
+            db.session.execute(select(ConcernNotice.message_id, ConcernNotice.concern_id)).all()
+        )
+        late = (escalation.notice_id, escalation.message_id)
+        assert len(links) == 4 and late[0] is not None
+        db.session.remove()
+        try:
+            downgrade(revision="0008_record")
+            caused = dict(
+                db.session.execute(
+                    text("SELECT id, caused_by_id FROM messages WHERE kind = 'notify'")
+                ).all()
+            )
+            assert caused == {**{m: about[c] for m, c in links.items()}, late[0]: late[1]}
+            db.session.remove()
+        finally:
+            upgrade()
+        assert (
+            dict(
+                db.session.execute(select(ConcernNotice.message_id, ConcernNotice.concern_id)).all()
+            )
+            == links
+        )
+        assert (
+            db.session.scalars(
+                select(Message.caused_by_id).where(Message.kind == Kind.NOTIFY)
+            ).all()
+            == [None] * 5
+        )
 
 
 # --- Handled by the DSL ----------------------------------------------------------------------

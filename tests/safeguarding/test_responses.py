@@ -7,14 +7,17 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.record import ANN, MARY, SCHOOL_PHONE, TOM
+from tests.relay.scenario import e164
 from tripcomms.audit.models import AuditEvent
 from tripcomms.audit.operations import CLI
+from tripcomms.audit.report import trip_messages
 from tripcomms.extensions import db
+from tripcomms.relay.inbox import iso
 from tripcomms.relay.models import Direction, Kind, Message, Status
 from tripcomms.safeguarding import operations as ops
 from tripcomms.safeguarding.models import ResponseEscalation
 from tripcomms.safeguarding.responses import describe_wait, reply_times, waiting_texts
-from tripcomms.trips.models import Trip
+from tripcomms.trips.models import Trip, TripContact
 from tripcomms.types import utcnow
 
 NOTIFY = "+441234000500"
@@ -154,6 +157,64 @@ def test_two_processes_escalating_at_once_escalate_once(rec, app):
             select(func.count()).select_from(Message).where(Message.kind == Kind.NOTIFY)
         )
         assert notices == 2
+
+
+def test_the_inbox_and_the_late_reply_flags_agree_on_who_is_waiting(rec, app):
+    """One definition of a parent's text still waiting for a reply, in every place: the
+    inbox's badges, the late-reply flags and the trip report's count of unanswered waits."""
+    parents = {n: e164(n) for n in range(4, 9)}
+    rec.s.import_roster(
+        [
+            f"Sam,Jones,Year 6,Mary Jones,mother,{MARY},no",
+            f"Sam,Jones,Year 6,Tom Jones,father,{TOM},yes",
+            f"Ella,Smith,Year 5,Ann Smith,carer,{ANN},no",
+            *(
+                f"Pupil{n},Family,Year 4,Parent {n},mother,{number},no"
+                for n, number in parents.items()
+            ),
+        ],
+        header="pupil_first_name,pupil_last_name,year_group,contact_name,relationship,mobile,"
+        "no_contact",
+    )
+    rec.s.text(MARY, "Has the coach left?")
+    rec.s.text(SCHOOL_PHONE, "#1 Yes, at 9")  # answered ...
+    rec.s.text(MARY, "And when is it back?")  # ... and waiting again from here
+    rec.s.text(TOM, "Let me talk to Sam")  # no contact: the office's, never staff's
+    rec.s.text(ANN, "Is Ella OK?")
+    rec.s.text(SCHOOL_PHONE, "ALL Running 10 minutes late")  # a broadcast answers no one
+    rec.s.text(SCHOOL_PHONE, "#3 ring me on 07400 999999")  # blocked: never reached her
+    rec.s.text(parents[4], "STOP")
+    rec.s.text(parents[5], "HELP")
+    rec.s.text(parents[6], "x" * 1601)  # too long: asked to send it again in parts
+    rec.s.take_phone(SCHOOL_PHONE)
+    rec.s.text(parents[7], "Anyone there?")  # no staff phone: still waits for the web inbox
+    rec.s.give_phone(SCHOOL_PHONE, rec.s.leader, "Trip phone 1")
+    rec.s.text(parents[8], "Thanks for today")
+    with app.app_context():
+        code = db.session.scalar(
+            select(TripContact.code)
+            .join(Message, Message.contact_id == TripContact.contact_id)
+            .where(TripContact.trip_id == rec.s.trip_id, Message.from_number == parents[8])
+        )
+    rec.s.text(SCHOOL_PHONE, f"#{code} You are welcome")
+
+    inbound = {(m.from_number, m.body): m for m in rec.s.inbound()}
+    expected = {
+        "Mary Jones": iso(inbound[(MARY, "And when is it back?")].created_at),
+        "Ann Smith": iso(inbound[(ANN, "Is Ella OK?")].created_at),
+        "Parent 7": iso(inbound[(parents[7], "Anyone there?")].created_at),
+    }
+    leader = rec.login(rec.s.leader)
+    threads = leader.get(f"/trips/{rec.s.trip_id}/inbox.json").get_json()["threads"]
+    in_inbox = {t["name"]: t["waiting_since"] for t in threads if t["waiting_since"]}
+    with app.app_context():
+        flagged = {
+            w.message.contact.name: iso(w.message.created_at)
+            for w in waiting_texts(trip_ids=[rec.s.trip_id], older_than=timedelta(0))
+        }
+        unanswered = reply_times(trip_messages(db.session.get(Trip, rec.s.trip_id))).unanswered
+    assert in_inbox == flagged == expected
+    assert unanswered == len(expected)
 
 
 def at(minute: int) -> datetime:

@@ -24,9 +24,9 @@ from tripcomms.approvals.models import ApprovalState, PersonalPhoneApproval
 from tripcomms.audit.operations import SYSTEM
 from tripcomms.auth.access import one_or_404, role_required
 from tripcomms.auth.models import Role, StaffNumber, User
-from tripcomms.errors import Conflict, DomainError, InvalidInput
+from tripcomms.errors import Conflict, InvalidInput
 from tripcomms.extensions import db
-from tripcomms.forms import apply_domain_error
+from tripcomms.forms import apply_domain_error, carry_out
 from tripcomms.listing import paged
 from tripcomms.localtime import LONDON, parse_local, to_local
 from tripcomms.mobile import display_number
@@ -59,6 +59,11 @@ def _sweep() -> None:
     """Write down the requests that have ended since anyone last looked (audited, once)."""
     if ops.expire_due(SYSTEM):
         db.session.commit()
+
+
+def _wake(_done: object = None) -> None:
+    """Start the outbox on the texts an operation queued (after the commit)."""
+    wake(current_app._get_current_object())
 
 
 def _approval_or_404(approval_id: int) -> PersonalPhoneApproval:
@@ -132,11 +137,12 @@ def ask(trip_id: int):
         ends = window.closes_at
     free = queries.free_school_phones(trip, starts, ends) if ends > starts else []
     if form.send.data and form.validate_on_submit() and time_error is None:
-        staff_number = db.session.get(StaffNumber, form.number.data)
-        try:
+
+        def file_request() -> PersonalPhoneApproval:
+            staff_number = db.session.get(StaffNumber, form.number.data)
             if staff_number is None:
                 raise InvalidInput("choose a phone", field="number")
-            approval = ops.request_approval(
+            return ops.request_approval(
                 user,
                 trip,
                 staff_number.user,
@@ -145,14 +151,16 @@ def ask(trip_id: int):
                 starts_at=starts,
                 ends_at=ends,
             )
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err)
-        else:
-            db.session.commit()
-            wake(current_app._get_current_object())
-            flash(f"Request {approval.id} has gone to the Headteacher.", "success")
-            return redirect(url_for("approvals.show", approval_id=approval.id), code=303)
+
+        done = carry_out(
+            file_request,
+            form=form,
+            then=_wake,
+            success=lambda approval: f"Request {approval.id} has gone to the Headteacher.",
+            redirect_to=lambda approval: url_for("approvals.show", approval_id=approval.id),
+        )
+        if done is not None:
+            return done
     if time_error is not None:
         apply_domain_error(form, time_error)
     return render_template(
@@ -243,54 +251,51 @@ def decide(approval_id: int):
     return _render_decide(_approval_or_404(approval_id))
 
 
+def _decide(approval: PersonalPhoneApproval, which: str, form, decision, field: str, success: str):
+    """Approve or deny: done, back to the request; a bad form, the decision page again. A
+    request decided already, or ended, has nothing to correct in the form: that is flashed."""
+    if form.validate_on_submit():
+        done = carry_out(
+            lambda: decision(form),
+            form=form,
+            field=field,
+            flashed=(Conflict,),
+            refused="Nothing changed",
+            then=_wake,
+            success=success,
+            redirect_to=url_for("approvals.show", approval_id=approval.id),
+        )
+        if done is not None:
+            return done
+    return _render_decide(approval, **{f"{which}_form": form})
+
+
 @bp.route("/approvals/<int:approval_id>/approve", methods=["POST"])
 @role_required(Role.HEAD)
 def approve(approval_id: int):
     approval = _approval_or_404(approval_id)
-    form = ApproveForm()
-    if form.validate_on_submit():
-        try:
-            ops.approve(_me(), approval, form.conditions.data)
-        except Conflict as err:
-            # Decided already, or ended: nothing to correct in the form.
-            db.session.rollback()
-            flash(f"Nothing changed: {err.message}.", "error")
-            return redirect(url_for("approvals.show", approval_id=approval.id), code=303)
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err, "conditions")
-        else:
-            db.session.commit()
-            wake(current_app._get_current_object())
-            flash(
-                f"Approved: {approval.user.name}'s own phone for {approval.trip.title}.", "success"
-            )
-            return redirect(url_for("approvals.show", approval_id=approval.id), code=303)
-    return _render_decide(approval, approve_form=form)
+    return _decide(
+        approval,
+        "approve",
+        ApproveForm(),
+        lambda form: ops.approve(_me(), approval, form.conditions.data),
+        "conditions",
+        f"Approved: {approval.user.name}'s own phone for {approval.trip.title}.",
+    )
 
 
 @bp.route("/approvals/<int:approval_id>/deny", methods=["POST"])
 @role_required(Role.HEAD)
 def deny(approval_id: int):
     approval = _approval_or_404(approval_id)
-    form = DenyForm()
-    if form.validate_on_submit():
-        try:
-            ops.deny(_me(), approval, form.reason.data)
-        except Conflict as err:
-            # Decided already, or ended: nothing to correct in the form.
-            db.session.rollback()
-            flash(f"Nothing changed: {err.message}.", "error")
-            return redirect(url_for("approvals.show", approval_id=approval.id), code=303)
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err, "reason")
-        else:
-            db.session.commit()
-            wake(current_app._get_current_object())
-            flash(f"Denied: {approval.user.name} has been told why.", "success")
-            return redirect(url_for("approvals.show", approval_id=approval.id), code=303)
-    return _render_decide(approval, deny_form=form)
+    return _decide(
+        approval,
+        "deny",
+        DenyForm(),
+        lambda form: ops.deny(_me(), approval, form.reason.data),
+        "reason",
+        f"Denied: {approval.user.name} has been told why.",
+    )
 
 
 @bp.route("/approvals/<int:approval_id>/revoke", methods=["POST"])
@@ -298,22 +303,17 @@ def deny(approval_id: int):
 def revoke(approval_id: int):
     approval = _approval_or_404(approval_id)
     form = RevokeForm()
+    back = url_for("approvals.show", approval_id=approval.id)
     if not form.validate_on_submit():
         flash("This form had expired; nothing was changed. Try again.", "error")
-    else:
-        try:
-            ops.revoke(_me(), approval, form.reason.data)
-        except DomainError as err:
-            db.session.rollback()
-            flash(f"Not revoked: {err.message}.", "error")
-        else:
-            db.session.commit()
-            wake(current_app._get_current_object())
-            flash(
-                f"Revoked: texts from {approval.user.name}'s own phone now reach no parent.",
-                "success",
-            )
-    return redirect(url_for("approvals.show", approval_id=approval.id), code=303)
+        return redirect(back, code=303)
+    return carry_out(
+        lambda: ops.revoke(_me(), approval, form.reason.data),
+        refused="Not revoked",
+        then=_wake,
+        success=f"Revoked: texts from {approval.user.name}'s own phone now reach no parent.",
+        redirect_to=back,
+    )
 
 
 # --- The term report ------------------------------------------------------------------------

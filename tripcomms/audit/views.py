@@ -50,7 +50,14 @@ from tripcomms.auth.models import Role, User
 from tripcomms.extensions import db
 from tripcomms.listing import paged
 from tripcomms.relay.models import DeliveryEvent, Message
-from tripcomms.safeguarding.queries import concerns_about, is_handler, is_held, trip_concerns
+from tripcomms.safeguarding.models import Concern, ResponseEscalation
+from tripcomms.safeguarding.queries import (
+    concerns_about,
+    is_handler,
+    is_held,
+    notice_of,
+    trip_concerns,
+)
 from tripcomms.safeguarding.responses import describe_wait, reply_times, target, waiting_texts
 from tripcomms.trips.models import Trip
 from tripcomms.types import utcnow
@@ -111,6 +118,19 @@ def _row(message: Message, full: bool) -> dict[str, Any]:
         "from": sender.shown(full),
         "to": recipient.shown(full),
     }
+
+
+def _visible_rows(user: User, messages: list[Message], full: bool) -> list[dict[str, Any]]:
+    """``messages`` that ``user`` may read, as rows of the record."""
+    if not messages:
+        return []
+    ids = [m.id for m in messages]
+    seen = set(
+        db.session.scalars(
+            visible_messages(user).with_only_columns(Message.id).where(Message.id.in_(ids))
+        )
+    )
+    return [_row(m, full) for m in messages if m.id in seen]
 
 
 @bp.route("/log")
@@ -190,6 +210,13 @@ def message(message_id: int):
     concerns = concerns_about(message)
     if not is_handler(user):
         concerns = [c for c in concerns if c.raised_by_id == user.id]
+    # The texts that told the safeguarding lead and the Headteacher, as far as the reader may
+    # see them; and, for such a text, what it was about.
+    notices = {c.id: _visible_rows(user, c.notices, full) for c in concerns}
+    about = notice_of(message)
+    late = None
+    if isinstance(about, ResponseEscalation):
+        late = next(iter(_visible_rows(user, [about.message], full)), None)
     return render_template(
         "audit/message.html",
         m=message,
@@ -199,6 +226,9 @@ def message(message_id: int):
         caused=[_row(c, full) for c in caused],
         cause=_row(cause, full) if cause else None,
         concerns=concerns,
+        notices=notices,
+        notice_concern=about if isinstance(about, Concern) else None,
+        notice_late=late,
         held=is_held(message),
         can_report=user.has_role(*CONCERN_REPORTERS),
         handler=is_handler(user),

@@ -29,9 +29,8 @@ from tripcomms.auth.forms import (
     UserForm,
 )
 from tripcomms.auth.models import Role, User
-from tripcomms.errors import DomainError
 from tripcomms.extensions import db, limiter
-from tripcomms.forms import apply_domain_error
+from tripcomms.forms import carry_out
 
 bp = Blueprint("auth", __name__)
 
@@ -108,17 +107,16 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         user = current_user._get_current_object()
-        try:
-            ops.change_own_password(user, form.current.data, form.password.data)
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err)
-        else:
-            db.session.commit()
+        done = carry_out(
+            lambda: ops.change_own_password(user, form.current.data, form.password.data),
+            form=form,
             # The session token changed: sign in again in this browser only.
-            login_user(user)
-            flash("Your password is changed. Other devices are signed out.", "success")
-            return redirect(url_for("main.home"), code=303)
+            then=lambda _: login_user(user),
+            success="Your password is changed. Other devices are signed out.",
+            redirect_to=url_for("main.home"),
+        )
+        if done is not None:
+            return done
     return render_template("auth/change_password.html", form=form)
 
 
@@ -145,22 +143,21 @@ def _lines(text: str | None) -> list[str]:
 def new_user():
     form = NewUserForm()
     if form.validate_on_submit():
-        try:
-            user = ops.create_user(
+        done = carry_out(
+            lambda: ops.create_user(
                 current_user._get_current_object(),
                 email=form.email.data,
                 name=form.name.data,
                 roles=form.roles.data,
                 password=form.password.data,
                 personal_numbers=_lines(form.personal_numbers.data),
-            )
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err)
-        else:
-            db.session.commit()
-            flash(f"Account created for {user.name}.", "success")
-            return redirect(url_for("auth.users"), code=303)
+            ),
+            form=form,
+            success=lambda user: f"Account created for {user.name}.",
+            redirect_to=url_for("auth.users"),
+        )
+        if done is not None:
+            return done
     return render_template("auth/user_form.html", form=form, user=None)
 
 
@@ -173,22 +170,21 @@ def edit_user(user_id: int):
         form.roles.data = sorted(r.value for r in user.roles)
         form.personal_numbers.data = _numbers_text(user)
     if form.validate_on_submit():
-        try:
-            ops.update_user(
+        done = carry_out(
+            lambda: ops.update_user(
                 current_user._get_current_object(),
                 user,
                 email=form.email.data,
                 name=form.name.data,
                 roles=form.roles.data,
                 personal_numbers=_lines(form.personal_numbers.data),
-            )
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err)
-        else:
-            db.session.commit()
-            flash(f"Saved {user.name}.", "success")
-            return redirect(url_for("auth.users"), code=303)
+            ),
+            form=form,
+            success=lambda _: f"Saved {user.name}.",
+            redirect_to=url_for("auth.users"),
+        )
+        if done is not None:
+            return done
     return render_template(
         "auth/user_form.html",
         form=form,
@@ -203,18 +199,16 @@ def edit_user(user_id: int):
 def reset_password(user_id: int):
     user = db.get_or_404(User, user_id)
     form = PasswordResetForm()
-    if form.validate_on_submit():
-        try:
-            ops.set_password(current_user._get_current_object(), user, form.password.data)
-        except DomainError as err:
-            db.session.rollback()
-            flash(f"Password not changed: {err.message}.", "error")
-        else:
-            db.session.commit()
-            flash(f"Password reset for {user.name}; their other sessions are ended.", "success")
-    else:
+    back = url_for("auth.edit_user", user_id=user.id)
+    if not form.validate_on_submit():
         flash("Password not changed: enter a new password.", "error")
-    return redirect(url_for("auth.edit_user", user_id=user.id), code=303)
+        return redirect(back, code=303)
+    return carry_out(
+        lambda: ops.set_password(current_user._get_current_object(), user, form.password.data),
+        refused="Password not changed",
+        success=f"Password reset for {user.name}; their other sessions are ended.",
+        redirect_to=back,
+    )
 
 
 @bp.route("/admin/users/<int:user_id>/active", methods=["POST"])
@@ -224,12 +218,8 @@ def set_active(user_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     active = request.form.get("active") == "1"
-    try:
-        ops.set_active(current_user._get_current_object(), user, active)
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message[0].upper() + err.message[1:] + ".", "error")
-    else:
-        db.session.commit()
-        flash(f"{user.name} is {'active' if active else 'deactivated'}.", "success")
-    return redirect(url_for("auth.users"), code=303)
+    return carry_out(
+        lambda: ops.set_active(current_user._get_current_object(), user, active),
+        success=f"{user.name} is {'active' if active else 'deactivated'}.",
+        redirect_to=url_for("auth.users"),
+    )

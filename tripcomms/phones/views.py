@@ -17,9 +17,10 @@ from wtforms.fields.choices import SelectChoice
 
 from tripcomms.auth.access import one_or_404, role_required
 from tripcomms.auth.models import Role, User
-from tripcomms.errors import DomainError, InvalidInput
+from tripcomms.errors import Conflict, DomainError, InvalidInput
 from tripcomms.extensions import db
-from tripcomms.forms import apply_domain_error
+from tripcomms.forms import apply_domain_error, carry_out
+from tripcomms.listing import listing, listing_url
 from tripcomms.localtime import LONDON, parse_local, to_local
 from tripcomms.phones import (
     home,  # noqa: F401  (registers the office's home-page section)
@@ -37,7 +38,6 @@ from tripcomms.phones.forms import (
     ReturnForm,
     StatusForm,
 )
-from tripcomms.phones.listing import listing
 from tripcomms.phones.models import (
     Booking,
     BookingStatus,
@@ -85,15 +85,7 @@ def _status_label(status: PhoneStatus) -> str:
     return STATUS_LABELS[PhoneStatus(status)]
 
 
-@bp.app_template_global("listing_url")
-def _listing_url(**changes: object) -> str:
-    """This page's address with some query arguments changed (None removes one)."""
-    args: dict[str, object] = {**request.args.to_dict(), **changes}
-    kept = {key: value for key, value in args.items() if value not in (None, "")}
-    # The path's own arguments win over any of the same name in the query string.
-    return url_for(request.endpoint, **{**kept, **(request.view_args or {})})
-
-
+bp.add_app_template_global(listing_url, "listing_url")
 # The trip page (another package's) includes phones/_trip_summary.html, which calls this.
 bp.add_app_template_global(trip_phone_summary, "trip_phone_summary")
 
@@ -119,11 +111,6 @@ def _optional_time(text: str | None, field: str, what: str) -> datetime | None:
 
 def _phone_or_404(phone_id: int) -> Phone:
     return one_or_404(select(Phone).where(Phone.id == phone_id))
-
-
-def _sentence(err: DomainError) -> str:
-    """A domain error as a flash message: capitalised, with a full stop."""
-    return err.message[:1].upper() + err.message[1:] + "."
 
 
 # --- The pool -------------------------------------------------------------------------------
@@ -182,21 +169,20 @@ def phones():
 def new_phone():
     form = PhoneForm()
     if form.validate_on_submit():
-        try:
-            phone = ops.add_phone(
+        done = carry_out(
+            lambda: ops.add_phone(
                 _me(),
                 label=form.label.data,
                 number=form.number.data,
                 serial=form.serial.data,
                 notes=form.notes.data,
-            )
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err)
-        else:
-            db.session.commit()
-            flash(f"{phone.label} is in the pool.", "success")
-            return redirect(url_for("phones.phone", phone_id=phone.id), code=303)
+            ),
+            form=form,
+            success=lambda phone: f"{phone.label} is in the pool.",
+            redirect_to=lambda phone: url_for("phones.phone", phone_id=phone.id),
+        )
+        if done is not None:
+            return done
     return render_template("phones/form.html", form=form, phone=None)
 
 
@@ -312,22 +298,21 @@ def edit_phone(phone_id: int):
     phone = _phone_or_404(phone_id)
     form = PhoneForm(obj=None if request.method == "POST" else phone)
     if form.validate_on_submit():
-        try:
-            ops.update_phone(
+        done = carry_out(
+            lambda: ops.update_phone(
                 _me(),
                 phone,
                 label=form.label.data,
                 number=form.number.data,
                 serial=form.serial.data,
                 notes=form.notes.data,
-            )
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err)
-        else:
-            db.session.commit()
-            flash(f"Saved {phone.label}.", "success")
-            return redirect(url_for("phones.phone", phone_id=phone.id), code=303)
+            ),
+            form=form,
+            success=lambda _: f"Saved {phone.label}.",
+            redirect_to=url_for("phones.phone", phone_id=phone.id),
+        )
+        if done is not None:
+            return done
     return render_template("phones/form.html", form=form, phone=phone)
 
 
@@ -337,15 +322,15 @@ def set_status(phone_id: int):
     phone = _phone_or_404(phone_id)
     form = StatusForm()
     if form.validate_on_submit():
-        try:
-            ops.set_phone_status(_me(), phone, form.status.data, form.note.data)
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err, "status")
-        else:
-            db.session.commit()
-            flash(f"{phone.label} is now {STATUS_LABELS[phone.status].lower()}.", "success")
-            return redirect(url_for("phones.phone", phone_id=phone.id), code=303)
+        done = carry_out(
+            lambda: ops.set_phone_status(_me(), phone, form.status.data, form.note.data),
+            form=form,
+            field="status",
+            success=lambda _: f"{phone.label} is now {STATUS_LABELS[phone.status].lower()}.",
+            redirect_to=url_for("phones.phone", phone_id=phone.id),
+        )
+        if done is not None:
+            return done
     return _render_phone(phone, status_form=form)
 
 
@@ -354,20 +339,18 @@ def set_status(phone_id: int):
 def retire(phone_id: int):
     phone = _phone_or_404(phone_id)
     form = RetireForm()
+    back = url_for("phones.phone", phone_id=phone.id)
     if not form.validate_on_submit():
         flash(
             "Not retired: " + "; ".join(e for errs in form.errors.values() for e in errs), "error"
         )
-        return redirect(url_for("phones.phone", phone_id=phone.id), code=303)
-    try:
-        ops.retire_phone(_me(), phone, form.note.data)
-    except DomainError as err:
-        db.session.rollback()
-        flash("Not retired: " + _sentence(err), "error")
-    else:
-        db.session.commit()
-        flash(f"{phone.label} is retired.", "success")
-    return redirect(url_for("phones.phone", phone_id=phone.id), code=303)
+        return redirect(back, code=303)
+    return carry_out(
+        lambda: ops.retire_phone(_me(), phone, form.note.data),
+        refused="Not retired",
+        success=f"{phone.label} is retired.",
+        redirect_to=back,
+    )
 
 
 # --- Loans across all trips -----------------------------------------------------------------
@@ -507,13 +490,14 @@ def book(trip_id: int):
     trip = trip_or_404(_me(), trip_id)
     form = _booking_form(trip, BookingForm())
     if form.validate_on_submit():
-        try:
+
+        def book_chosen() -> list[Booking]:
             starts = _optional_time(form.starts_at.data, "starts_at", "the start")
             ends = _optional_time(form.ends_at.data, "ends_at", "the end")
             chosen = [db.session.get(Phone, phone_id) for phone_id in form.phones.data or []]
             if None in chosen:
                 raise InvalidInput("one of the chosen phones no longer exists", field="phones")
-            created = ops.book_phones(
+            return ops.book_phones(
                 _me(),
                 trip,
                 count=form.count.data,
@@ -521,14 +505,18 @@ def book(trip_id: int):
                 starts_at=starts,
                 ends_at=ends,
             )
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err, "count")
-        else:
-            labels = ", ".join(b.phone.label for b in created)
-            db.session.commit()
-            flash(f"Booked {labels} for {trip.title}.", "success")
-            return redirect(url_for("phones.trip_phones", trip_id=trip.id), code=303)
+
+        done = carry_out(
+            book_chosen,
+            form=form,
+            field="count",
+            success=lambda created: (
+                f"Booked {', '.join(b.phone.label for b in created)} for {trip.title}."
+            ),
+            redirect_to=url_for("phones.trip_phones", trip_id=trip.id),
+        )
+        if done is not None:
+            return done
     return _render_trip(trip, booking_form=form)
 
 
@@ -541,15 +529,11 @@ def cancel_booking(trip_id: int, booking_id: int):
     )
     if not FlaskForm().validate_on_submit():
         abort(400)
-    try:
-        ops.cancel_booking(_me(), booking)
-    except DomainError as err:
-        db.session.rollback()
-        flash(_sentence(err), "error")
-    else:
-        db.session.commit()
-        flash(f"Booking of {booking.phone.label} cancelled.", "success")
-    return redirect(url_for("phones.trip_phones", trip_id=trip.id), code=303)
+    return carry_out(
+        lambda: ops.cancel_booking(_me(), booking),
+        success=f"Booking of {booking.phone.label} cancelled.",
+        redirect_to=url_for("phones.trip_phones", trip_id=trip.id),
+    )
 
 
 @bp.route("/trips/<int:trip_id>/phones/issue", methods=["POST"])
@@ -558,7 +542,8 @@ def issue(trip_id: int):
     trip = trip_or_404(_me(), trip_id)
     form = _issue_form(trip, IssueForm())
     if form.validate_on_submit():
-        try:
+
+        def issue_chosen() -> Loan:
             phone = db.session.get(Phone, form.phone_id.data) if form.phone_id.data else None
             if phone is None:
                 raise InvalidInput("choose a phone", field="phone_id")
@@ -566,21 +551,41 @@ def issue(trip_id: int):
             if holder is None:
                 raise InvalidInput("choose who takes the phone", field="holder_id")
             due = _optional_time(form.due_at.data, "due_at", "the due-back time")
-            loan = ops.issue_loan(
+            return ops.issue_loan(
                 _me(), phone, trip, holder, due_at=due, condition_notes=form.condition_out.data
             )
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err, "phone_id")
-        else:
-            message = (
+
+        done = carry_out(
+            issue_chosen,
+            form=form,
+            field="phone_id",
+            success=lambda loan: (
                 f"{loan.phone.label} issued to {loan.holder.name}, due back "
                 f"{describe_moment(loan.due_at)}."
-            )
-            db.session.commit()
-            flash(message, "success")
-            return redirect(url_for("phones.trip_phones", trip_id=trip.id), code=303)
+            ),
+            redirect_to=url_for("phones.trip_phones", trip_id=trip.id),
+        )
+        if done is not None:
+            return done
     return _render_trip(trip, issue_form=form)
+
+
+def _returned(loan: Loan) -> None:
+    """What the office is told when a phone is back: its status now, and what is missing."""
+    phone = loan.phone
+    flash(
+        f"{phone.label} is back from {loan.holder.name}; it is now "
+        f"{STATUS_LABELS[phone.status].lower()}.",
+        "success",
+    )
+    if not loan.texts_deleted and loan.return_condition != ReturnCondition.LOST:
+        flash(
+            f"Delete the texts on {phone.label} before it goes out again: they hold "
+            "parents' names and messages.",
+            "warning",
+        )
+    if not loan.charger_returned and loan.return_condition != ReturnCondition.LOST:
+        flash(f"The charger for {phone.label} is still to come back.", "warning")
 
 
 @bp.route("/trips/<int:trip_id>/phones/loans/<int:loan_id>/return", methods=["GET", "POST"])
@@ -591,36 +596,23 @@ def return_loan(trip_id: int, loan_id: int):
     loan = one_or_404(select(Loan).where(Loan.id == loan_id, Loan.trip_id == trip.id))
     form = ReturnForm()
     if form.validate_on_submit():
-        try:
-            ops.return_loan(
+        done = carry_out(
+            lambda: ops.return_loan(
                 _me(),
                 loan,
                 condition=form.condition.data,
                 charger_returned=form.charger_returned.data,
                 texts_deleted=form.texts_deleted.data,
                 notes=form.notes.data,
-            )
-        except DomainError as err:
-            db.session.rollback()
-            if loan.returned_at is not None:
-                flash(_sentence(err), "error")
-                return redirect(url_for("phones.trip_phones", trip_id=trip.id), code=303)
-            apply_domain_error(form, err, "condition")
-        else:
-            db.session.commit()
-            phone = loan.phone
-            flash(
-                f"{phone.label} is back from {loan.holder.name}; it is now "
-                f"{STATUS_LABELS[phone.status].lower()}.",
-                "success",
-            )
-            if not loan.texts_deleted and loan.return_condition != ReturnCondition.LOST:
-                flash(
-                    f"Delete the texts on {phone.label} before it goes out again: they hold "
-                    "parents' names and messages.",
-                    "warning",
-                )
-            if not loan.charger_returned and loan.return_condition != ReturnCondition.LOST:
-                flash(f"The charger for {phone.label} is still to come back.", "warning")
-            return redirect(url_for("phones.trip_phones", trip_id=trip.id), code=303)
+            ),
+            form=form,
+            field="condition",
+            # Returned meanwhile by someone else: nothing to correct in the form.
+            flashed=(Conflict,),
+            then=_returned,
+            success=None,
+            redirect_to=url_for("phones.trip_phones", trip_id=trip.id),
+        )
+        if done is not None:
+            return done
     return render_template("phones/return.html", trip=trip, loan=loan, form=form)

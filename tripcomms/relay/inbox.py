@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import and_, func, or_, select
@@ -33,6 +33,7 @@ from tripcomms.relay.models import (
 )
 from tripcomms.relay.numbers import relay_window, trip_number
 from tripcomms.relay.operations import FAILED_STATUSES, RETRYABLE_KINDS
+from tripcomms.safeguarding.responses import NO_CONTACT_NOTE, target, waiting_since
 from tripcomms.trips.access import visible_trips
 from tripcomms.trips.models import Contact, ContactLink, Pupil, Trip, TripContact, TripPupil
 from tripcomms.types import utcnow
@@ -82,10 +83,6 @@ INBOUND_NOTES = {
     "too long to relay": "Too long to pass on; they were asked to send it in shorter parts.",
     "no staff phone on this trip right now": "No staff phone was on this trip to pass it to.",
 }
-# A parent's keyword texts need no answer from staff.
-NO_REPLY_NOTES = ("STOP keyword", "START keyword", "HELP keyword")
-# Texts from a parent on a "no contact" link are the office's, never shown to staff.
-NO_CONTACT_NOTE = "from a contact marked no contact"
 _GAVE_UP = re.compile(r"gave up after (\d+) attempts")
 
 
@@ -238,8 +235,7 @@ class Thread:
         """Waiting longer than the school's response target (policy 22h)."""
         if self.waiting_since is None:
             return False
-        target = timedelta(minutes=current_app.config["RESPONSE_TARGET_MINUTES"])
-        return utcnow() - self.waiting_since > target
+        return utcnow() - self.waiting_since > target()
 
 
 def threads(trip: Trip, user: User) -> list[Thread]:
@@ -267,7 +263,8 @@ def threads(trip: Trip, user: User) -> list[Thread]:
         m.contact_id: m
         for m in db.session.scalars(select(Message).where(Message.id.in_(last_ids.values())))
     }
-    waiting = waiting_since(trip)
+    # Parents waiting for a reply, as the late-reply flags count them (policy 22h).
+    waiting = waiting_since(trip.id)
     markers = read_markers(trip, user)
     unread: dict[int, int] = defaultdict(int)
     for message_id, contact_id in db.session.execute(
@@ -291,37 +288,6 @@ def read_markers(trip: Trip, user: User) -> dict[int, int]:
             )
         ).all()
     )
-
-
-def waiting_since(trip: Trip) -> dict[int, datetime]:
-    """Parents waiting for an answer, by contact id: the time of their first text after the
-    last staff reply to them on their own (or of their first text, if none). Keyword texts
-    (STOP, START, HELP) need no answer; a text to everyone is not an answer."""
-    replied = dict(
-        db.session.execute(
-            select(Message.contact_id, func.max(Message.created_at))
-            .where(
-                Message.trip_id == trip.id,
-                Message.direction == Direction.OUT,
-                Message.kind == Kind.TO_CONTACT,
-                Message.status != Status.BLOCKED,
-            )
-            .group_by(Message.contact_id)
-        ).all()
-    )
-    found: dict[int, datetime] = {}
-    rows = db.session.execute(
-        select(Message.contact_id, Message.created_at, Message.note)
-        .where(_thread_messages(trip), Message.direction == Direction.IN)
-        .order_by(Message.created_at)
-    )
-    for contact_id, created_at, note in rows:
-        if note in NO_REPLY_NOTES or contact_id in found:
-            continue
-        answered = replied.get(contact_id)
-        if answered is None or created_at > answered:
-            found[contact_id] = created_at
-    return found
 
 
 def person_by_code(trip: Trip, code: int) -> Person | None:

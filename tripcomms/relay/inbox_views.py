@@ -31,7 +31,7 @@ from tripcomms.auth.access import role_required
 from tripcomms.auth.models import Role, User
 from tripcomms.errors import DomainError
 from tripcomms.extensions import db
-from tripcomms.forms import apply_domain_error
+from tripcomms.forms import apply_domain_error, carry_out
 from tripcomms.main import home_section
 from tripcomms.relay import inbox
 from tripcomms.relay import operations as ops
@@ -62,6 +62,11 @@ REDACTED = "(text removed under the school's retention policy)"
 
 def _user() -> User:
     return current_user._get_current_object()
+
+
+def _wake(_done: object = None) -> None:
+    """Start the outbox on the texts an operation queued (after the commit)."""
+    wake(current_app._get_current_object())
 
 
 def _trip(trip_id: int) -> Trip:
@@ -231,30 +236,35 @@ def thread(trip_id: int, code: int):
     form = ComposeForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            message, new = ops.send_from_web(
-                _user(), trip, code, form.body.data or "", request_key=form.request_key.data
-            )
-        except ops.ContentBlocked as err:
-            db.session.commit()  # the blocked attempt is kept as evidence (policy 61, 70)
-            apply_domain_error(form, err, "body")
-            status = 422
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err, "body")
-            status = 422
-        except IntegrityError:
-            # The same form sent twice at the same moment: the other request sent it.
-            db.session.rollback()
-            return redirect(url_for("inbox.thread", trip_id=trip.id, code=code), code=303)
-        else:
-            db.session.commit()
-            wake(current_app._get_current_object())
+        here = url_for("inbox.thread", trip_id=trip.id, code=code)
+
+        def sent(outcome: tuple[Message, bool]) -> None:
+            message, new = outcome
+            _wake()
             if new:
                 flash(f"Sent to #{code} {person.name}.", "success")
             else:
                 flash(f"That was sent already (message {message.id}); not sent twice.", "info")
-            return redirect(url_for("inbox.thread", trip_id=trip.id, code=code), code=303)
+
+        try:
+            # A blocked attempt is committed all the same: it is evidence (policy 61, 70).
+            done = carry_out(
+                lambda: ops.send_from_web(
+                    _user(), trip, code, form.body.data or "", request_key=form.request_key.data
+                ),
+                form=form,
+                field="body",
+                then=sent,
+                success=None,
+                redirect_to=here,
+            )
+        except IntegrityError:
+            # The same form sent twice at the same moment: the other request sent it.
+            db.session.rollback()
+            return redirect(here, code=303)
+        if done is not None:
+            return done
+        status = 422
     elif request.method == "GET":
         form.body.data = _template_choice() or ""
     form.request_key.data = new_form_key()
@@ -328,28 +338,24 @@ def retry(trip_id: int, message_id: int):
         abort(404)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    try:
-        ops.retry_message(_user(), trip, message)
-    except ops.ContentBlocked as err:
-        db.session.commit()
-        flash(f"Not sent again: {err.message}.", "error")
-    except DomainError as err:
-        db.session.rollback()
-        flash(f"Not sent again: {err.message}.", "error")
-    except IntegrityError:
-        db.session.rollback()
-        flash("That text was already sent again.", "info")
-    else:
-        db.session.commit()
-        wake(current_app._get_current_object())
-        flash(f"Sending again to #{person.code} {person.name}.", "success")
     if message.broadcast_id:
         target = url_for(
             "inbox.broadcast_progress", trip_id=trip.id, broadcast_id=message.broadcast_id
         )
     else:
         target = url_for("inbox.thread", trip_id=trip.id, code=person.code)
-    return redirect(target, code=303)
+    try:
+        return carry_out(
+            lambda: ops.retry_message(_user(), trip, message),
+            refused="Not sent again",
+            then=_wake,
+            success=f"Sending again to #{person.code} {person.name}.",
+            redirect_to=target,
+        )
+    except IntegrityError:
+        db.session.rollback()
+        flash("That text was already sent again.", "info")
+        return redirect(target, code=303)
 
 
 # --- Broadcasts -------------------------------------------------------------------------------
@@ -402,23 +408,18 @@ def broadcast_send(trip_id: int):
     if not confirm.validate_on_submit():
         abort(400)
     key = confirm.request_key.data or ""
+    form = BroadcastForm(formdata=None, body=confirm.body.data)
     try:
-        outcome = ops.broadcast_from_web(_user(), trip, confirm.body.data or "", request_key=key)
-    except (ops.ContentBlocked, DomainError) as err:
-        if isinstance(err, ops.ContentBlocked):
-            db.session.commit()
-        else:
-            db.session.rollback()
-        form = BroadcastForm(formdata=None, body=confirm.body.data)
-        apply_domain_error(form, err, "body")
-        return render_template(
-            "inbox/broadcast.html",
-            trip=trip,
+        done = carry_out(
+            lambda: ops.broadcast_from_web(_user(), trip, confirm.body.data or "", request_key=key),
             form=form,
-            templates=inbox.active_templates(),
-            closed=_send_closed_reason(trip),
-            max_body=ops.MAX_BODY,
-        ), 422
+            field="body",
+            then=_wake,
+            success=lambda outcome: outcome.receipt() + ".",
+            redirect_to=lambda outcome: url_for(
+                "inbox.broadcast_progress", trip_id=trip.id, broadcast_id=outcome.broadcast.id
+            ),
+        )
     except IntegrityError:
         # The same confirmation twice at the same moment: the other request sent it.
         db.session.rollback()
@@ -429,13 +430,16 @@ def broadcast_send(trip_id: int):
             url_for("inbox.broadcast_progress", trip_id=trip.id, broadcast_id=earlier.id),
             code=303,
         )
-    db.session.commit()
-    wake(current_app._get_current_object())
-    flash(outcome.receipt() + ".", "success")
-    return redirect(
-        url_for("inbox.broadcast_progress", trip_id=trip.id, broadcast_id=outcome.broadcast.id),
-        code=303,
-    )
+    if done is not None:
+        return done
+    return render_template(
+        "inbox/broadcast.html",
+        trip=trip,
+        form=form,
+        templates=inbox.active_templates(),
+        closed=_send_closed_reason(trip),
+        max_body=ops.MAX_BODY,
+    ), 422
 
 
 def _broadcast(trip: Trip, broadcast_id: int) -> Broadcast:
@@ -509,16 +513,16 @@ def templates():
     form = TemplateForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            template = ops.create_template(_user(), name=form.name.data, body=form.body.data)
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err, "body")
-            status = 422
-        else:
-            db.session.commit()
-            flash(f"Template {template.name!r} added.", "success")
-            return redirect(url_for("inbox.templates"), code=303)
+        done = carry_out(
+            lambda: ops.create_template(_user(), name=form.name.data, body=form.body.data),
+            form=form,
+            field="body",
+            success=lambda template: f"Template {template.name!r} added.",
+            redirect_to=url_for("inbox.templates"),
+        )
+        if done is not None:
+            return done
+        status = 422
     rows = db.session.scalars(
         select(MessageTemplate).order_by(MessageTemplate.active.desc(), MessageTemplate.name)
     ).all()
@@ -541,16 +545,18 @@ def edit_template(template_id: int):
     form = TemplateForm(obj=None if request.method == "POST" else template)
     status = 200
     if form.validate_on_submit():
-        try:
-            ops.update_template(_user(), template, name=form.name.data, body=form.body.data)
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err, "body")
-            status = 422
-        else:
-            db.session.commit()
-            flash(f"Template {template.name!r} saved.", "success")
-            return redirect(url_for("inbox.templates"), code=303)
+        done = carry_out(
+            lambda: ops.update_template(
+                _user(), template, name=form.name.data, body=form.body.data
+            ),
+            form=form,
+            field="body",
+            success=lambda _: f"Template {template.name!r} saved.",
+            redirect_to=url_for("inbox.templates"),
+        )
+        if done is not None:
+            return done
+        status = 422
     return render_template("inbox/template_form.html", form=form, template=template), status
 
 
@@ -560,15 +566,12 @@ def retire_template(template_id: int):
     template = _template(template_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    try:
-        ops.retire_template(_user(), template)
-    except DomainError as err:
-        db.session.rollback()
-        flash(f"Not retired: {err.message}.", "error")
-    else:
-        db.session.commit()
-        flash(f"Template {template.name!r} retired: no longer offered.", "success")
-    return redirect(url_for("inbox.templates"), code=303)
+    return carry_out(
+        lambda: ops.retire_template(_user(), template),
+        refused="Not retired",
+        success=f"Template {template.name!r} retired: no longer offered.",
+        redirect_to=url_for("inbox.templates"),
+    )
 
 
 # --- Links from the trip page and the home page ----------------------------------------------

@@ -158,6 +158,9 @@ class Message(db.Model):
     # The endpoint number (a school phone, or an approved personal phone) involved.
     endpoint: Mapped[str | None] = mapped_column(String(20))
     via: Mapped[str] = mapped_column(String(8), default="sms")  # sms or web
+    # The inbound text this is the relay's reply to or forward of (for a text sent again from
+    # the inbox: the failed one it repeats). Notices to staff about a concern or a late reply
+    # are caused by no message: they hang on the concern or the escalation.
     caused_by_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
     # Why it is here: blocked rule, review reason, command name.

@@ -188,6 +188,8 @@ def _queue(
 class ContentBlocked(PolicyError):
     """A message to a parent broke a content rule; it is stored as blocked, never sent."""
 
+    keeps_written = True  # the blocked message is evidence: the caller commits it
+
     def __init__(self, reason: str, message: Message) -> None:
         super().__init__(f"not sent: the message contains {reason}", field="body")
         self.blocked = message

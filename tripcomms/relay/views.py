@@ -17,6 +17,7 @@ from tripcomms.auth.access import role_required
 from tripcomms.auth.models import Role, User
 from tripcomms.errors import DomainError
 from tripcomms.extensions import db
+from tripcomms.forms import carry_out
 from tripcomms.listing import paged, sorted_by
 from tripcomms.main import home_section
 from tripcomms.relay import numbers
@@ -144,15 +145,12 @@ def allocate(trip_id: int):
     trip = trip_or_404(current_user, trip_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    try:
-        proxy = numbers.allocate_number(current_user._get_current_object(), trip)
-    except DomainError as err:
-        db.session.rollback()
-        flash(f"No number allocated: {err.message}.", "error")
-    else:
-        db.session.commit()
-        flash(f"Trip number {proxy.number} allocated.", "success")
-    return redirect(url_for("trips.show", trip_id=trip.id), code=303)
+    return carry_out(
+        lambda: numbers.allocate_number(current_user._get_current_object(), trip),
+        refused="No number allocated",
+        success=lambda proxy: f"Trip number {proxy.number} allocated.",
+        redirect_to=url_for("trips.show", trip_id=trip.id),
+    )
 
 
 # --- Numbers (administrator) ------------------------------------------------------------------
@@ -163,15 +161,15 @@ def allocate(trip_id: int):
 def number_admin():
     form = NumberForm()
     if form.validate_on_submit():
-        try:
-            proxy = numbers.add_number(current_user._get_current_object(), form.number.data)
-        except DomainError as err:
-            db.session.rollback()
-            form.number.errors = [*form.number.errors, err.message]
-        else:
-            db.session.commit()
-            flash(f"Added {proxy.number}. Run 'Point numbers at tripcomms' next.", "success")
-            return redirect(url_for("relay.number_admin"), code=303)
+        done = carry_out(
+            lambda: numbers.add_number(current_user._get_current_object(), form.number.data),
+            form=form,
+            field="number",
+            success=lambda proxy: f"Added {proxy.number}. Run 'Point numbers at tripcomms' next.",
+            redirect_to=url_for("relay.number_admin"),
+        )
+        if done is not None:
+            return done
     rows = db.session.scalars(select(ProxyNumber).order_by(ProxyNumber.number)).all()
     current = {
         a.proxy_number_id: a

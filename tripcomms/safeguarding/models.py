@@ -132,6 +132,10 @@ class Concern(db.Model):
     updates: Mapped[list[ConcernUpdate]] = relationship(
         back_populates="concern", order_by="ConcernUpdate.id", cascade="all, delete-orphan"
     )
+    # The texts that told the safeguarding lead and the Headteacher about it.
+    notices: Mapped[list[Message]] = relationship(
+        secondary="concern_notices", order_by=Message.id, viewonly=True
+    )
 
     def __repr__(self) -> str:
         return f"<Concern {self.id} {self.category} {self.status}>"
@@ -255,6 +259,21 @@ class ConcernUpdate(db.Model):
         return Outcome(self.outcome).label if self.outcome else ""
 
 
+class ConcernNotice(db.Model):
+    """A text from NOTIFY_FROM that told the safeguarding lead or the Headteacher about a
+    concern. A notice hangs on its concern, never on the message the concern is about: a
+    message's ``caused_by`` means only the relay's own replies and forwards to an inbound
+    text."""
+
+    __tablename__ = "concern_notices"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    concern_id: Mapped[int] = mapped_column(ForeignKey("concerns.id"), index=True)
+
+    concern: Mapped[Concern] = relationship()
+    message: Mapped[Message] = relationship()
+
+
 class ResponseEscalation(db.Model):
     """A parent's text that waited past twice the response target: escalated once, ever.
 
@@ -270,3 +289,4 @@ class ResponseEscalation(db.Model):
     notice_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
 
     message: Mapped[Message] = relationship(foreign_keys=[message_id])
+    notice: Mapped[Message | None] = relationship(foreign_keys=[notice_id])

@@ -33,16 +33,17 @@ def queue_notice(
     *,
     trip: Trip | None = None,
     staff: User | None = None,
-    caused_by: Message | None = None,
     note: str = "",
 ) -> Message | None:
-    """A pending notice to one staff number, noting why; None when NOTIFY_FROM is not set."""
+    """A pending notice to one staff number, noting why; None when NOTIFY_FROM is not set.
+
+    A notice is caused by no message (``caused_by`` is for the relay's replies and forwards):
+    the caller links it to its concern or escalation."""
     message = queue_notification(
         to_number,
         body,
         trip=trip,
         staff_id=staff.id if staff else None,
-        caused_by=caused_by,
     )
     if message is not None:
         message.note = note[:300]

@@ -25,6 +25,7 @@ from tripcomms.safeguarding.models import (
     MAX_TEXT,
     Category,
     Concern,
+    ConcernNotice,
     ConcernStatus,
     ConcernUpdate,
     Outcome,
@@ -99,17 +100,13 @@ def _notify_handlers(concern: Concern) -> list[Message]:
     sent = []
     for user, number in notices.handler_numbers():
         notice = notices.queue_notice(
-            number,
-            body,
-            trip=concern.trip,
-            staff=user,
-            caused_by=concern.message,
-            note=f"concern #{concern.id}",
+            number, body, trip=concern.trip, staff=user, note=f"concern #{concern.id}"
         )
         if notice is not None:
             sent.append(notice)
     if sent:
         db.session.flush()
+        db.session.add_all(ConcernNotice(concern_id=concern.id, message_id=m.id) for m in sent)
         concern.notified = True
         record(
             SystemActor("safeguarding"),
@@ -337,7 +334,6 @@ def escalate_late_replies(actor: Actor, now: datetime | None = None) -> Escalati
                 f"waited {waiting.minutes} minutes for a staff reply (target "
                 f"{cfg['RESPONSE_TARGET_MINUTES']}). Please check with the trip staff.",
                 trip=message.trip,
-                caused_by=message,
                 note="late reply",
             )
         if notice is not None:

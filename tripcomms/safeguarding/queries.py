@@ -8,7 +8,12 @@ from sqlalchemy.orm import aliased, selectinload
 from tripcomms.auth.models import Role, User
 from tripcomms.extensions import db
 from tripcomms.relay.models import TO_CONTACT_KINDS, Direction, Kind, Message
-from tripcomms.safeguarding.models import Concern, ConcernStatus
+from tripcomms.safeguarding.models import (
+    Concern,
+    ConcernNotice,
+    ConcernStatus,
+    ResponseEscalation,
+)
 from tripcomms.trips.models import Contact
 
 # Who handles concerns: the designated safeguarding lead and the Headteacher (policy 19, 37).
@@ -24,8 +29,9 @@ def held_ids():
     70), as one query holding no NULL (so that NOT IN over it is a plain yes or no).
 
     Linked are: the message a concern is about, the messages it caused (its forwards, which
-    carry its text, and replies) and the one that caused it; and for a concern about a
-    parent's thread, every message of that parent on that trip.
+    carry its text, and replies) and the one that caused it; for a concern about a parent's
+    thread, every message of that parent on that trip; and the texts that told the
+    safeguarding lead and the Headteacher about a concern.
     """
     about = select(Concern.message_id).where(Concern.message_id.is_not(None))
     other = aliased(Message)
@@ -41,6 +47,7 @@ def held_ids():
                 Concern.trip_id == other.trip_id,
             ),
         ),
+        select(ConcernNotice.message_id),
     )
 
 
@@ -81,6 +88,21 @@ def concerns_about(message: Message) -> list[Concern]:
         )
     return list(
         db.session.scalars(select(Concern).where(or_(*conditions)).order_by(Concern.created_at))
+    )
+
+
+def notice_of(message: Message) -> Concern | ResponseEscalation | None:
+    """What a notice from NOTIFY_FROM was about: a concern, or a parent's text escalated for a
+    late reply; None for any other message."""
+    if message.kind != Kind.NOTIFY:
+        return None
+    concern = db.session.scalar(
+        select(Concern).join(ConcernNotice).where(ConcernNotice.message_id == message.id)
+    )
+    if concern is not None:
+        return concern
+    return db.session.scalar(
+        select(ResponseEscalation).where(ResponseEscalation.notice_id == message.id)
     )
 
 

@@ -2,9 +2,11 @@
 
 A parent's text waits from the moment it arrives until a member of staff replies to that
 parent on that trip (a ``#12 ...`` from a trip phone or a reply from the web). Broadcasts are
-not replies. Texts that staff could not answer (keywords, a contact marked no contact, too
-long) are not counted. Only texts to trips whose relay window is open now are flagged: that is
-"during the trip".
+not replies, nor are replies a content rule blocked. Texts that staff are not to answer
+(keywords, a contact marked no contact, too long to pass on) never wait. This is the one
+definition of a text still waiting for a reply: the web inbox's "waiting" badges use it for
+every trip, and late-reply flags for the trips whose relay window is open now ("during the
+trip").
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import aliased, selectinload
 
 from tripcomms.extensions import db
@@ -23,8 +25,13 @@ from tripcomms.relay.models import Direction, Kind, Message, Status
 from tripcomms.trips.models import Trip
 from tripcomms.types import utcnow
 
-# Notes the relay writes on a parent's text that is a keyword, not something to answer.
+# Notes the relay writes on a parent's text that staff are not to answer: a keyword, and a
+# text too long to pass on (the parent is asked to send it again in shorter parts).
 KEYWORD_NOTES = ("STOP keyword", "START keyword", "HELP keyword")
+TOO_LONG_NOTE = "too long to relay"
+# The start of the note on a text from a parent on a "no contact" link: the office's, never
+# shown to staff.
+NO_CONTACT_NOTE = "from a contact marked no contact"
 
 
 def target() -> timedelta:
@@ -36,11 +43,21 @@ def awaits_reply_conditions() -> list:
     return [
         Message.direction == Direction.IN,
         Message.kind == Kind.FROM_CONTACT,
-        Message.needs_review.is_(False),
-        Message.note.not_in(KEYWORD_NOTES),
+        Message.note.not_in((*KEYWORD_NOTES, TOO_LONG_NOTE)),
+        ~Message.note.startswith(NO_CONTACT_NOTE),
         Message.contact_id.is_not(None),
         Message.trip_id.is_not(None),
     ]
+
+
+def awaits_reply(message: Message) -> bool:
+    """``awaits_reply_conditions`` for one message in hand, whose parent and trip are known."""
+    return (
+        message.direction == Direction.IN
+        and message.kind == Kind.FROM_CONTACT
+        and message.note not in (*KEYWORD_NOTES, TOO_LONG_NOTE)
+        and not message.note.startswith(NO_CONTACT_NOTE)
+    )
 
 
 def is_reply_to(message: Message) -> bool:
@@ -52,20 +69,9 @@ def is_reply_to(message: Message) -> bool:
     )
 
 
-def unanswered_query(
-    *,
-    trip_ids: Iterable[int] | Select | None = None,
-    older_than: timedelta | None = None,
-    now: datetime | None = None,
-) -> Select[tuple[Message]]:
-    """Parents' texts, to trips in their relay window now, with no staff reply since and
-    at least ``older_than`` old (the response target by default); oldest first.
-
-    ``trip_ids`` limits them (a list or a subquery of ids): a leader's inbox passes theirs.
-    """
-    now = now or utcnow()
-    older_than = target() if older_than is None else older_than
-    cfg = current_app.config
+def still_waiting_conditions() -> list:
+    """A parent's text still waiting for a reply: one staff should answer, and no staff reply
+    to that parent on that trip since (at the same moment or later)."""
     reply = aliased(Message)
     replied = exists().where(
         reply.trip_id == Message.trip_id,
@@ -75,6 +81,37 @@ def unanswered_query(
         reply.status != Status.BLOCKED,
         reply.created_at >= Message.created_at,
     )
+    return [*awaits_reply_conditions(), ~replied]
+
+
+def waiting_since(trip_id: int) -> dict[int, datetime]:
+    """When each parent of a trip started waiting, by contact id: the time of their first
+    text still waiting for a reply (see ``still_waiting_conditions``). Any trip, in its relay
+    window or not."""
+    return dict(
+        db.session.execute(
+            select(Message.contact_id, func.min(Message.created_at))
+            .where(Message.trip_id == trip_id, *still_waiting_conditions())
+            .group_by(Message.contact_id)
+        ).all()
+    )
+
+
+def unanswered_query(
+    *,
+    trip_ids: Iterable[int] | Select | None = None,
+    older_than: timedelta | None = None,
+    now: datetime | None = None,
+) -> Select[tuple[Message]]:
+    """Parents' texts still waiting for a reply (``still_waiting_conditions``), to trips in
+    their relay window now, and at least ``older_than`` old (the response target by default);
+    oldest first.
+
+    ``trip_ids`` limits them (a list or a subquery of ids): a leader's inbox passes theirs.
+    """
+    now = now or utcnow()
+    older_than = target() if older_than is None else older_than
+    cfg = current_app.config
     in_window = select(Trip.id).where(
         Trip.starts_at <= now + cfg["RELAY_OPEN_BEFORE"],
         Trip.ends_at >= now - cfg["RELAY_GRACE_AFTER"],
@@ -82,10 +119,9 @@ def unanswered_query(
     query = (
         select(Message)
         .where(
-            *awaits_reply_conditions(),
+            *still_waiting_conditions(),
             Message.created_at <= now - older_than,
             Message.trip_id.in_(in_window),
-            ~replied,
         )
         .options(selectinload(Message.contact), selectinload(Message.trip))
         .order_by(Message.created_at, Message.id)
@@ -151,12 +187,7 @@ def reply_times(messages: Iterable[Message]) -> ReplyTimes:
     for message in messages:
         if message.contact_id is None:
             continue
-        if (
-            message.direction == Direction.IN
-            and message.kind == Kind.FROM_CONTACT
-            and not message.needs_review
-            and message.note not in KEYWORD_NOTES
-        ):
+        if awaits_reply(message):
             open_since.setdefault(message.contact_id, message.created_at)
         elif is_reply_to(message) and message.contact_id in open_since:
             waits.append(message.created_at - open_since.pop(message.contact_id))

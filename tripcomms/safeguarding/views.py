@@ -10,8 +10,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    flash,
-    redirect,
     render_template,
     request,
     stream_with_context,
@@ -31,9 +29,9 @@ from tripcomms.audit.export import csv_chunks, export_query, export_rows
 from tripcomms.audit.operations import record
 from tripcomms.auth.access import role_required
 from tripcomms.auth.models import Role, User
-from tripcomms.errors import DomainError, InvalidInput
+from tripcomms.errors import InvalidInput
 from tripcomms.extensions import db
-from tripcomms.forms import apply_domain_error
+from tripcomms.forms import carry_out
 from tripcomms.listing import paged, sorted_by
 from tripcomms.main import home_section
 from tripcomms.mobile import normalise_number
@@ -98,29 +96,27 @@ def new_concern():
     subject = _subject(user)
     form = ConcernForm()
     if form.validate_on_submit():
-        try:
-            concern = ops.report_concern(
+        if subject["message"] is not None:
+            target_url = url_for("audit.message", message_id=subject["message"].id)
+        else:
+            target_url = url_for("main.home")
+        done = carry_out(
+            lambda: ops.report_concern(
                 user,
                 category=form.category.data,
                 description=form.description.data,
                 message=subject["message"],
                 trip=subject["trip"],
                 contact=subject["contact"],
-            )
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err)
-        else:
-            db.session.commit()
-            flash(
-                f"Concern #{concern.id} reported. The safeguarding lead has it; thank you.",
-                "success",
-            )
-            if subject["message"] is not None:
-                target_url = url_for("audit.message", message_id=subject["message"].id)
-            else:
-                target_url = url_for("main.home")
-            return redirect(target_url, code=303)
+            ),
+            form=form,
+            success=lambda concern: (
+                f"Concern #{concern.id} reported. The safeguarding lead has it; thank you."
+            ),
+            redirect_to=target_url,
+        )
+        if done is not None:
+            return done
     status = 422 if form.errors or form.form_errors else 200
     return render_template("safeguarding/concern_form.html", form=form, **subject), status
 
@@ -160,15 +156,15 @@ def concern(concern_id: int):
 def _move(concern_id: int, form, apply, done: str):
     item = _concern_or_404(concern_id)
     if form.validate_on_submit():
-        try:
-            apply(item, form)
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err, default_field="reason")
-        else:
-            db.session.commit()
-            flash(done, "success")
-            return redirect(url_for("safeguarding.concern", concern_id=item.id), code=303)
+        moved = carry_out(
+            lambda: apply(item, form),
+            form=form,
+            field="reason",
+            success=done,
+            redirect_to=url_for("safeguarding.concern", concern_id=item.id),
+        )
+        if moved is not None:
+            return moved
     forms = {
         "investigate_form": ReasonForm(prefix="investigate"),
         "close_form": CloseForm(prefix="close"),

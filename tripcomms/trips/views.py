@@ -13,7 +13,7 @@ from tripcomms.auth.models import Role, User
 from tripcomms.csvfiles import ImportRejected
 from tripcomms.errors import DomainError
 from tripcomms.extensions import db
-from tripcomms.forms import apply_domain_error
+from tripcomms.forms import apply_domain_error, carry_out
 from tripcomms.listing import page_of, paged, sorted_by
 from tripcomms.localtime import local_to_utc, utc_to_local_naive
 from tripcomms.main import home_section
@@ -103,15 +103,14 @@ def _form_values(form: TripForm) -> dict[str, Any]:
 def new():
     form = TripForm()
     if form.validate_on_submit():
-        try:
-            trip = ops.create_trip(current_user._get_current_object(), **_form_values(form))
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err)
-        else:
-            db.session.commit()
-            flash(f"Trip created: {trip.title}. Next, upload its roster.", "success")
-            return redirect(url_for("trips.show", trip_id=trip.id), code=303)
+        done = carry_out(
+            lambda: ops.create_trip(current_user._get_current_object(), **_form_values(form)),
+            form=form,
+            success=lambda trip: f"Trip created: {trip.title}. Next, upload its roster.",
+            redirect_to=lambda trip: url_for("trips.show", trip_id=trip.id),
+        )
+        if done is not None:
+            return done
     return render_template("trips/form.html", form=form, trip=None)
 
 
@@ -126,15 +125,14 @@ def edit(trip_id: int):
         form.leader_id.data = str(trip.leader_id)
         form.staff_ids.data = [str(u.id) for u in trip.staff]
     if form.validate_on_submit():
-        try:
-            ops.update_trip(current_user._get_current_object(), trip, **_form_values(form))
-        except DomainError as err:
-            db.session.rollback()
-            apply_domain_error(form, err)
-        else:
-            db.session.commit()
-            flash("Trip saved.", "success")
-            return redirect(url_for("trips.show", trip_id=trip.id), code=303)
+        done = carry_out(
+            lambda: ops.update_trip(current_user._get_current_object(), trip, **_form_values(form)),
+            form=form,
+            success="Trip saved.",
+            redirect_to=url_for("trips.show", trip_id=trip.id),
+        )
+        if done is not None:
+            return done
     return render_template("trips/form.html", form=form, trip=trip)
 
 
@@ -143,18 +141,16 @@ def edit(trip_id: int):
 def cancel(trip_id: int):
     trip = trip_or_404(current_user, trip_id)
     form = CancelTripForm()
+    back = url_for("trips.show", trip_id=trip.id)
     if not form.validate_on_submit():
         flash("The trip was not cancelled: give a reason.", "error")
-    else:
-        try:
-            ops.cancel_trip(current_user._get_current_object(), trip, form.reason.data)
-        except DomainError as err:
-            db.session.rollback()
-            flash(f"The trip was not cancelled: {err.message}.", "error")
-        else:
-            db.session.commit()
-            flash("The trip is cancelled.", "success")
-    return redirect(url_for("trips.show", trip_id=trip.id), code=303)
+        return redirect(back, code=303)
+    return carry_out(
+        lambda: ops.cancel_trip(current_user._get_current_object(), trip, form.reason.data),
+        refused="The trip was not cancelled",
+        success="The trip is cancelled.",
+        redirect_to=back,
+    )
 
 
 @bp.route("/<int:trip_id>/roster", methods=["GET", "POST"])
