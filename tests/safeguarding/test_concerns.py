@@ -289,7 +289,7 @@ def test_a_late_reply_text_hangs_on_its_escalation(rec, app):
 
 
 def test_the_migration_moves_notices_between_caused_by_and_their_concern(rec, app):
-    """0009 both ways, with notices in the database: down, they are caused by the message
+    """0010 both ways, with notices in the database: down, they are caused by the message
     the concern is about (or the text escalated); up again, they hang on their concern."""
     rec.s.text(MARY, "Look", media=("image/jpeg",))  # a concern about a message
     rec.s.text(ANN, "Has the coach left?")
@@ -318,7 +318,7 @@ def test_the_migration_moves_notices_between_caused_by_and_their_concern(rec, ap
         assert len(links) == 4 and late[0] is not None
         db.session.remove()
         try:
-            downgrade(revision="0008_record")
+            downgrade(revision="0009_message_sender_index")
             caused = dict(
                 db.session.execute(
                     text("SELECT id, caused_by_id FROM messages WHERE kind = 'notify'")

@@ -1,7 +1,7 @@
 """concern notices hang on their concern, not on the message the concern is about
 
-Revision ID: 0009_concern_notices
-Revises: 0008_record
+Revision ID: 0010_concern_notices
+Revises: 0009_message_sender_index
 Create Date: 2026-11-26 10:00:00
 
 A text that tells the safeguarding lead or the Headteacher about a concern was linked to the
@@ -23,8 +23,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0009_concern_notices'
-down_revision = '0008_record'
+revision = '0010_concern_notices'
+down_revision = '0009_message_sender_index'
 branch_labels = None
 depends_on = None
 
