@@ -50,6 +50,23 @@ STRANGER = normalise_number(mobile(199))
 ROLES = ("anon", "office", "leader", "other", "head", "dsl", "auditor", "admin")
 
 
+# Script payloads, for the escaping tests.
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+JS_URL = "javascript:alert(1)"
+TEMPLATE_SYNTAX = "{{7*7}}"
+PAYLOAD = f"{SCRIPT}{IMG} {JS_URL} {TEMPLATE_SYNTAX}"
+
+
+def with_payload(kind: str, text: str) -> str:
+    """Each field's ordinary words followed by the payloads that fit its length and rules."""
+    if kind == "label":  # phone labels: 60 characters
+        return f"P{text.split()[-1]} {SCRIPT}{IMG}"
+    if kind == "template":  # a template's name (80) and text: curly brackets are placeholders
+        return f"{text} {SCRIPT}{IMG}"
+    return f"{text} {PAYLOAD}"
+
+
 def plain(kind: str, text: str) -> str:
     """The words of the ordinary world: each field as written."""
     return text

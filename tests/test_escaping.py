@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from tests.authorization_world import PARENT_1, TRIP_NUMBER, build_world
+from tests.authorization_world import PARENT_1, PAYLOAD, TRIP_NUMBER, build_world, with_payload
+from tests.relay.scenario import Scenario
 from tests.simulator.fixtures import live_sim, sim
 from tests.test_authorization_matrix import ROWS, URLS
 from tripcomms.approvals import operations as approval_ops
@@ -36,22 +37,8 @@ from tripcomms.safeguarding.models import Concern
 
 __all__ = ["live_sim", "sim"]
 
-SCRIPT = "<script>alert(1)</script>"
-IMG = '"><img src=x onerror=alert(1)>'
-JS_URL = "javascript:alert(1)"
-TEMPLATE_SYNTAX = "{{7*7}}"
-PAYLOAD = f"{SCRIPT}{IMG} {JS_URL} {TEMPLATE_SYNTAX}"
 # Markup that must never reach a page as markup.
 RAW = ("<script>", "<img src=x")
-
-
-def with_payload(kind: str, text: str) -> str:
-    """Each field's ordinary words followed by the payloads that fit its length and rules."""
-    if kind == "label":  # phone labels: 60 characters
-        return f"P{text.split()[-1]} {SCRIPT}{IMG}"
-    if kind == "template":  # a template's name (80) and text: curly brackets are placeholders
-        return f"{text} {SCRIPT}{IMG}"
-    return f"{text} {PAYLOAD}"
 
 
 class Page(HTMLParser):
@@ -119,8 +106,6 @@ def world(app, factory, client, sim, live_sim):
     answer = sim.send_from_handset(PARENT_1, TRIP_NUMBER, with_payload("handset", "On our way"))
     assert answer.status == 200
     # A spreadsheet formula in a parent's text, for the CSV exports.
-    from tests.relay.scenario import Scenario
-
     Scenario(app, client, factory).text(PARENT_1, '=HYPERLINK("http://x.test","Sam")')
     # A leader writes a reply in the web inbox, through the form.
     client.login(users["leader"].email)
