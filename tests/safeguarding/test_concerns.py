@@ -345,8 +345,9 @@ def test_leaders_see_only_the_concerns_they_raised_on_a_message(rec, app):
     message = first_inbound(rec)
     page = rec.login(rec.s.leader).get(f"/log/messages/{message.id}").get_data(as_text=True)
     assert "Concern #" not in page and "None that you raised" in page
+    assert "Held: linked to a concern" not in page  # nor that there is one
     page = rec.login(rec.dsl).get(f"/log/messages/{message.id}").get_data(as_text=True)
-    assert "Concern #1" in page
+    assert "Concern #1" in page and "Held: linked to a concern" in page
 
 
 def test_leaders_see_only_the_concerns_they_raised_in_their_trip_report(rec, app):

@@ -199,7 +199,8 @@ def message(message_id: int):
         caused=[_row(c, full) for c in caused],
         cause=_row(cause, full) if cause else None,
         concerns=concerns,
-        held=is_held(message),
+        # That a concern holds it says a concern exists: only to those who may see that.
+        held=is_held(message) and (full or bool(concerns)),
         can_report=user.has_role(*CONCERN_REPORTERS),
         handler=is_handler(user),
     )
