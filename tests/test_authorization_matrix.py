@@ -11,10 +11,10 @@ administrator. A cell is what that user gets:
     sig     403 for a webhook without Twilio's signature, which is itself audited
 
 A route added to the app without a row here fails the first test, and so does a row whose
-route is gone. Refused requests (login, 401, 403, 404, sig) must change nothing: every table is
-compared before and after each one. CSRF is off so that the role and object checks are what
-answer, not the form's token (tests/test_route_protection.py and the pages' own tests cover
-CSRF). The world behind the addresses is tests/authorization_world.py.
+route is gone. Refused requests (login, 401, 403, 404, sig) must change nothing: the rows of
+every table are counted around each one, and compared in full around them all. CSRF is off
+so that the role and object checks are what answer, not the form's token (the pages' own
+tests cover CSRF). The world behind the addresses is tests/authorization_world.py.
 """
 
 from __future__ import annotations
