@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from tests.record import ANN, DSL_PHONE, HEAD_PHONE, MARY, SCHOOL_PHONE, TRIP_NUMBER
 from tests.relay.scenario import e164
 from tests.trips.rosters import mobile
+from tripcomms.approvals import operations as approval_ops
 from tripcomms.audit.models import AuditEvent
 from tripcomms.audit.operations import CLI, verify_chain
 from tripcomms.auth.models import User
@@ -25,6 +26,7 @@ from tripcomms.safeguarding.models import (
     Outcome,
 )
 from tripcomms.safeguarding.queries import is_held
+from tripcomms.trips.models import Trip
 
 NOTIFY = "+441234000500"
 LEADER_OWN = e164(900)  # the scenario leader's registered personal number
@@ -451,8 +453,75 @@ def test_leaders_see_only_the_concerns_they_raised_on_a_message(rec, app):
     message = first_inbound(rec)
     page = rec.login(rec.s.leader).get(f"/log/messages/{message.id}").get_data(as_text=True)
     assert "Concern #" not in page and "None that you raised" in page
+    assert "Held: linked to a concern" not in page  # nor that there is one
     page = rec.login(rec.dsl).get(f"/log/messages/{message.id}").get_data(as_text=True)
-    assert "Concern #1" in page
+    assert "Concern #1" in page and "Held: linked to a concern" in page
+
+
+def test_leaders_see_only_the_concerns_they_raised_in_their_trip_report(rec, app):
+    """A concern may be about the trip's own staff: the one it is about must not read who
+    raised it, or that it exists, in the trip report (the message page hides it too)."""
+    rec.s.text(MARY, "Look", media=("image/jpeg",))  # raised by tripcomms itself
+    message = first_inbound(rec)
+
+    def report_as(user, category: str, description: str) -> None:
+        with app.app_context():
+            ops.report_concern(
+                db.session.get(User, user.id),
+                category=category,
+                description=description,
+                message=db.session.get(Message, message.id),
+            )
+            db.session.commit()
+
+    report_as(rec.s.helper, "misuse", "Liam gave out his number")
+    report = f"/log/trips/{rec.s.trip_id}/report"
+    page = rec.login(rec.s.leader).get(report).get_data(as_text=True)
+    assert "Picture received" not in page and "Misuse of phones" not in page
+    assert "(Hana Helper)" not in page and "new concern" not in page
+    assert "None that you raised." in page
+    for reader in (rec.dsl, rec.head, rec.auditor):
+        page = rec.login(reader).get(report).get_data(as_text=True)
+        assert "Picture received" in page and "(Hana Helper)" in page, reader.name
+    # What the leader raises themselves, they see.
+    report_as(rec.s.leader, "other", "Mrs Jones sounded upset")
+    page = rec.login(rec.s.leader).get(report).get_data(as_text=True)
+    assert "(Liam Leader)" in page and "(Hana Helper)" not in page
+
+
+def test_leaders_do_not_read_the_concern_texts_sent_to_the_dsl_and_head(rec, app):
+    rec.s.text(MARY, "Look", media=("image/jpeg",))
+    message = first_inbound(rec)
+    sent = notices(app)
+    assert len(sent) == 2 and all("new concern #1" in n.body for n in sent)
+    leader = rec.login(rec.s.leader)
+    for url in ("/log", "/log/export.csv", f"/log/messages/{message.id}"):
+        page = leader.get(url).get_data(as_text=True)
+        assert "new concern" not in page and "notify" not in page, url
+    for notice in sent:
+        assert leader.get(f"/log/messages/{notice.id}").status_code == 404
+    head = rec.login(rec.head)
+    assert head.get("/log").get_data(as_text=True).count("new concern #1") == 2
+    assert f"notify {sent[0].id}" in head.get(f"/log/messages/{message.id}").get_data(as_text=True)
+
+
+def test_leaders_still_read_the_texts_tripcomms_sent_to_them(rec, app):
+    with app.app_context():
+        leader = db.session.get(User, rec.s.leader.id)
+        approval = approval_ops.request_approval(
+            leader,
+            db.session.get(Trip, rec.s.trip_id),
+            leader,
+            leader.personal_numbers[0].number,
+            "No signal on the school phone",
+        )
+        approval_ops.approve(db.session.get(User, rec.head.id), approval)
+        db.session.commit()
+    [told] = [n for n in notices(app) if n.staff_id == rec.s.leader.id]
+    page = rec.login(rec.s.leader).get("/log").get_data(as_text=True)
+    assert f"/log/messages/{told.id}" in page
+    asked = [n for n in notices(app) if n.staff_id == rec.head.id]
+    assert asked and all(f'/log/messages/{n.id}"' not in page for n in asked)
 
 
 def test_handler_numbers_skip_staff_without_a_number_and_inactive_staff(rec, factory, app):

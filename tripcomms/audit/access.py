@@ -1,18 +1,19 @@
 """Who may read which part of the communication record.
 
 The Headteacher, the safeguarding lead and auditors read every message. A leader reads the
-messages of the trips they lead or accompany. The office reads the texts waiting in its review
+messages of the trips they lead or accompany, less the notifications tripcomms texted to other
+staff. The office reads the texts waiting in its review
 queue (it answers them). Every route that shows a message loads it through
 ``visible_messages`` and answers 404 when it is not there (design: role AND object).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import Select, and_, false, or_, select
 
 from tripcomms.auth.access import one_or_404
 from tripcomms.auth.models import Role, User
-from tripcomms.relay.models import Message
+from tripcomms.relay.models import Kind, Message
 from tripcomms.trips.models import Trip, trip_staff
 
 # Roles that read the whole record, and see phone numbers in full.
@@ -49,7 +50,15 @@ def message_conditions(user: User) -> list:
         return []
     allowed = []
     if user.has_role(Role.LEADER):
-        allowed.append(Message.trip_id.in_(own_trip_ids(user)))
+        # Texts tripcomms sends to staff (a new concern to the safeguarding lead and the
+        # Headteacher, a request to decide, a late reply to the office) are for the one they
+        # were sent to: a concern may be about the trip's own staff (policy 19, 37, 60).
+        allowed.append(
+            and_(
+                Message.trip_id.in_(own_trip_ids(user)),
+                or_(Message.kind != Kind.NOTIFY, Message.staff_id == user.id),
+            )
+        )
     if user.has_role(Role.OFFICE):
         allowed.append(Message.needs_review.is_(True))
     return [or_(*allowed)] if allowed else [false()]

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from tripcomms.audit.access import message_conditions
 from tripcomms.auth.models import User
 from tripcomms.extensions import db
 from tripcomms.localtime import LONDON
@@ -174,12 +175,14 @@ def hour_chart(messages: list[Message], start: datetime, end: datetime) -> HourC
 # --- The report -------------------------------------------------------------------------------
 
 
-def trip_messages(trip: Trip) -> list[Message]:
-    """Every message of the trip, oldest first, with who sent it."""
+def trip_messages(trip: Trip, reader: User | None = None) -> list[Message]:
+    """Every message of the trip that ``reader`` may read (None: all), oldest first, with who
+    sent it."""
+    conditions = message_conditions(reader) if reader is not None else []
     return list(
         db.session.scalars(
             select(Message)
-            .where(Message.trip_id == trip.id)
+            .where(Message.trip_id == trip.id, *conditions)
             .options(selectinload(Message.contact), selectinload(Message.staff))
             .order_by(Message.created_at, Message.id)
         )

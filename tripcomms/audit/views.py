@@ -229,7 +229,8 @@ def message(message_id: int):
         notices=notices,
         notice_concern=about if isinstance(about, Concern) else None,
         notice_late=late,
-        held=is_held(message),
+        # That a concern holds it says a concern exists: only to those who may see that.
+        held=is_held(message) and (full or bool(concerns)),
         can_report=user.has_role(*CONCERN_REPORTERS),
         handler=is_handler(user),
     )
@@ -247,7 +248,7 @@ def trip_report(trip_id: int):
     user = _user()
     trip = log_trip_or_404(user, trip_id)
     full = has_full_access(user)
-    messages = trip_messages(trip)
+    messages = trip_messages(trip, user)
     start, end = report_period(trip)
     if messages:
         start = min(start, messages[0].created_at)
@@ -256,6 +257,11 @@ def trip_report(trip_id: int):
         end = trip.ends_at
     times = reply_times(messages)
     sections = report_sections(trip, user)
+    concerns = trip_concerns(trip.id)
+    if not has_full_access(user):
+        # A concern may be about the trip's own staff: a leader sees only those they raised,
+        # as on a message's page, never who else raised one or that it exists.
+        concerns = [c for c in concerns if c.raised_by_id == user.id]
     return render_template(
         "audit/trip_report.html",
         trip=trip,
@@ -265,7 +271,8 @@ def trip_report(trip_id: int):
         median=describe_wait(times.median),
         target_minutes=int(target().total_seconds() // 60),
         waiting=waiting_texts(trip_ids=[trip.id]),
-        concerns=trip_concerns(trip.id),
+        concerns=concerns,
+        all_concerns=has_full_access(user),
         handler=is_handler(user),
         phones=trip_phone_summary(trip),
         chart=hour_chart(messages, start, end),
