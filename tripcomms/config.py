@@ -65,6 +65,9 @@ class DefaultConfig:
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
     LOGIN_LIMIT_PER_ADDRESS = "30 per 15 minutes"
+    # Webhooks with a bad signature are refused and audited; past this many from one address
+    # they are still refused, but only logged, so nobody can fill the audit log by posting.
+    BAD_SIGNATURE_AUDITS_PER_ADDRESS = "30 per hour"
     LOG_FORMAT = "text"  # or "json": one JSON object a line
     LOG_LEVEL = "INFO"
     TRUSTED_PROXIES = 0  # how many reverse proxies set X-Forwarded-* in front of the app

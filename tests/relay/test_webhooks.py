@@ -254,3 +254,29 @@ def test_a_text_that_changes_other_rows_is_written_by_a_flush(scenario, app):
     rows = _rows_of(app, "SM" + "3" * 32)
     assert rows[0]["note"] == "STOP keyword"
     assert [r["kind"] for r in rows[1:]] == [Kind.FORWARD]
+
+
+@pytest.fixture
+def few_audited(app):
+    app.config["BAD_SIGNATURE_AUDITS_PER_ADDRESS"] = "3 per hour"
+
+
+def test_refusals_past_an_addresss_allowance_are_refused_but_not_audited(
+    scenario, app, few_audited, caplog
+):
+    """Anyone can post to the webhook: bad signatures are all refused, but only the first few
+    from one address go in the audit log, which must not grow at a stranger's pace."""
+    with app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    codes = [
+        scenario.client.post("/twilio/sms", data=params(sid=f"SM{i:032d}")).status_code
+        for i in range(8)
+    ]
+    assert codes == [403] * 8
+    assert message_count(app) == 0
+    with app.app_context():
+        actions = db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.seq > before).order_by(AuditEvent.seq)
+        ).all()
+    assert actions == ["webhook.bad_signature"] * 3
+    assert sum("not audited" in r.getMessage() for r in caplog.records) == 5

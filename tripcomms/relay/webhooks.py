@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, abort, current_app, request
+from limits import parse
 from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator, compare
 
@@ -46,16 +47,38 @@ def _check_signature() -> None:
     ):
         return
     db.session.rollback()
-    record(
-        TWILIO,
-        "webhook.bad_signature",
-        path=request.path,
-        signed=bool(signature),
-        address=request.remote_addr,
-    )
-    db.session.commit()
-    log.warning("refused a webhook to %s with a bad or missing signature", request.path)
+    if _audit_another_refusal():
+        record(
+            TWILIO,
+            "webhook.bad_signature",
+            path=request.path,
+            signed=bool(signature),
+            address=request.remote_addr,
+        )
+        db.session.commit()
+        log.warning("refused a webhook to %s with a bad or missing signature", request.path)
+    else:
+        log.warning(
+            "refused a webhook to %s with a bad or missing signature (not audited: more than "
+            "%s from this address)",
+            request.path,
+            current_app.config["BAD_SIGNATURE_AUDITS_PER_ADDRESS"],
+        )
     abort(403)
+
+
+def _audit_another_refusal() -> bool:
+    """Whether this address is still under its allowance of audited refusals. The count lives
+    in the rate limiter's storage (Redis when configured, so it is shared by every worker);
+    if that storage fails, the refusal is audited."""
+    if not limiter.enabled:
+        return True
+    allowance = parse(current_app.config["BAD_SIGNATURE_AUDITS_PER_ADDRESS"])
+    try:
+        return limiter.limiter.hit(allowance, "webhook-bad-signature", request.remote_addr or "-")
+    except Exception:  # a storage outage must not stop the refusal being recorded
+        log.exception("could not count refused webhooks; auditing this one")
+        return True
 
 
 def _clean(value: str | None, limit: int) -> str:
