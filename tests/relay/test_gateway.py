@@ -185,7 +185,8 @@ def test_a_timeout_is_retryable_and_creates_nothing(app, live_sim, sim, twilio_n
 def test_a_timeout_after_twilio_accepted_delivers_and_a_retry_duplicates(
     live_sim, sim, twilio_number
 ):
-    # The at-least-once case: the client gave up, Twilio had the text, the retry sends it again.
+    # The gateway alone: the client gave up, Twilio had the text, a blind retry sends it again.
+    # (The outbox looks with find_sent first: tests/relay/test_unknown_outcome.py.)
     sim.set_timeout_sleep(0.6)
     sim.script("timeout-accepted")
     with TwilioGateway(SID, TOKEN, live_sim + "/sim/twilio", timeout=0.2) as gateway:
