@@ -313,7 +313,9 @@ class TwilioGateway:
                 and isinstance(r.date_created, datetime)
                 and r.date_created >= since.replace(microsecond=0)
             ]
-        found.sort(key=lambda m: (m.date_created, m.sid))
+        # The list is newest first; its order settles texts created in the same second.
+        found.reverse()
+        found.sort(key=lambda m: m.date_created)
         log.info("found %d earlier texts to %s", len(found), mask_number(to))
         return found
 
