@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
@@ -16,11 +17,12 @@ from tripcomms.extensions import db
 from tripcomms.mobile import normalise_number
 from tripcomms.relay import numbers as number_ops
 from tripcomms.relay.endpoints import PROVIDERS, Endpoint
-from tripcomms.relay.gateway import ErrorKind, GatewayError, SendResult
+from tripcomms.relay.gateway import ErrorKind, GatewayError, SendResult, SentMessage
 from tripcomms.relay.models import Direction, Message, Status
 from tripcomms.relay.outbox import OutboxSender
 from tripcomms.trips import operations as trip_ops
 from tripcomms.trips.models import Trip
+from tripcomms.types import utcnow
 
 TRIP_NUMBER = "+441234000001"
 SCHOOL_PHONE = "+447500000001"
@@ -31,19 +33,45 @@ def e164(n: int) -> str:
     return normalise_number(mobile(n))
 
 
+class LostAnswer(GatewayError):
+    """A FakeGateway script entry: Twilio takes the text, then the answer never comes."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorKind.RETRYABLE, "Twilio did not answer in time", outcome_unknown=True)
+
+
 class FakeGateway:
-    """Records what would be sent; ``script`` lists errors for the next sends."""
+    """Records what would be sent; ``script`` lists errors for the next sends (a ``LostAnswer``
+    sends the text and then raises), ``lookup_script`` errors for the next look-ups."""
 
     def __init__(self, first_sid: int = 1) -> None:
         self.sent: list[tuple[str, str, str, str | None]] = []
         self.script: list[GatewayError] = []
+        self.lookups: list[tuple[str, str, str, datetime]] = []
+        self.lookup_script: list[GatewayError] = []
+        self._taken: list[tuple[tuple[str, str, str], SentMessage]] = []
         self._ids = itertools.count(first_sid)
 
     def send(self, to, from_, body, status_callback):
-        if self.script:
-            raise self.script.pop(0)
+        error = self.script.pop(0) if self.script else None
+        if error is not None and not isinstance(error, LostAnswer):
+            raise error
         self.sent.append((to, from_, body, status_callback))
-        return SendResult(f"SM{next(self._ids):032x}", "queued")
+        result = SendResult(f"SM{next(self._ids):032x}", "queued")
+        self._taken.append(((to, from_, body), SentMessage(result.sid, "queued", utcnow())))
+        if error is not None:
+            raise error
+        return result
+
+    def find_sent(self, to, from_, body, created_after):
+        self.lookups.append((to, from_, body, created_after))
+        if self.lookup_script:
+            raise self.lookup_script.pop(0)
+        return [
+            m
+            for key, m in self._taken
+            if key == (to, from_, body) and m.date_created >= created_after
+        ]
 
     def __enter__(self):
         return self
@@ -171,4 +199,12 @@ def scenario(app, client, factory, monkeypatch):
     return s
 
 
-__all__ = ["ErrorKind", "FakeGateway", "GatewayError", "Scenario", "e164", "scenario"]
+__all__ = [
+    "ErrorKind",
+    "FakeGateway",
+    "GatewayError",
+    "LostAnswer",
+    "Scenario",
+    "e164",
+    "scenario",
+]

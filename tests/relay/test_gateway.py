@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,6 +19,7 @@ from tripcomms.relay.gateway import (
     GatewayError,
     IncomingNumber,
     SendResult,
+    SentMessage,
     TwilioGateway,
     api_base_url,
     classify,
@@ -138,6 +140,7 @@ def test_each_twilio_error_maps_to_its_kind(
     error = caught.value
     assert (error.kind, error.code, error.http_status) == (kind, code, http_status)
     assert error.retryable is (kind is ErrorKind.RETRYABLE)
+    assert error.outcome_unknown is False  # an answer came: Twilio created nothing
     assert PARENT not in str(error) and "Back at 3" not in str(error)
     assert sim.messages() == []
 
@@ -173,6 +176,7 @@ def test_a_timeout_is_retryable_and_creates_nothing(app, live_sim, sim, twilio_n
         None,
         None,
     )
+    assert caught.value.outcome_unknown is True  # the client cannot tell this from the next
     sim.wait_idle()
     assert sim.messages() == []
     assert [call.http_status for call in sim.create_calls()] == [503]
@@ -181,7 +185,8 @@ def test_a_timeout_is_retryable_and_creates_nothing(app, live_sim, sim, twilio_n
 def test_a_timeout_after_twilio_accepted_delivers_and_a_retry_duplicates(
     live_sim, sim, twilio_number
 ):
-    # The at-least-once case: the client gave up, Twilio had the text, the retry sends it again.
+    # The gateway alone: the client gave up, Twilio had the text, a blind retry sends it again.
+    # (The outbox looks with find_sent first: tests/relay/test_unknown_outcome.py.)
     sim.set_timeout_sleep(0.6)
     sim.script("timeout-accepted")
     with TwilioGateway(SID, TOKEN, live_sim + "/sim/twilio", timeout=0.2) as gateway:
@@ -190,6 +195,7 @@ def test_a_timeout_after_twilio_accepted_delivers_and_a_retry_duplicates(
         assert caught.value.kind is ErrorKind.RETRYABLE
         gateway.send(PARENT, TWILIO_NUMBER, "Lunch at 12")
 
+    assert caught.value.outcome_unknown is True
     sim.wait_idle()
     assert sim.deliveries_of(PARENT, "Lunch at 12") == 2
     assert sim.duplicate_deliveries() == {(PARENT, "Lunch at 12"): 2}
@@ -206,6 +212,101 @@ def test_a_refused_connection_is_retryable():
         ErrorKind.RETRYABLE,
         None,
         None,
+    )
+    assert caught.value.outcome_unknown is False  # never connected: nothing reached Twilio
+
+
+def test_a_connection_dropped_after_the_request_went_has_an_unknown_outcome():
+    # A server that reads the request and hangs up without answering.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def hang_up() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    gateway = TwilioGateway(SID, TOKEN, f"http://127.0.0.1:{port}", timeout=2)
+    with gateway, pytest.raises(GatewayError, match="connection to Twilio failed") as caught:
+        gateway.send(PARENT, TWILIO_NUMBER, "hello")
+    thread.join(5)
+    listener.close()
+    assert (caught.value.kind, caught.value.outcome_unknown) == (ErrorKind.RETRYABLE, True)
+
+
+def test_find_sent_finds_the_text_a_timed_out_send_created(live_sim, sim, twilio_number):
+    sim.set_timeout_sleep(0.6)
+    sim.script("timeout-accepted")
+    started = datetime.now(UTC)
+    with TwilioGateway(SID, TOKEN, live_sim + "/sim/twilio", timeout=0.2) as gateway:
+        with pytest.raises(GatewayError):
+            gateway.send(PARENT, TWILIO_NUMBER, "Lunch at 12")
+        sim.wait_idle()
+        found = gateway.find_sent(PARENT, TWILIO_NUMBER, "Lunch at 12", started)
+
+    [created] = sim.create_calls()
+    assert found == [SentMessage(created.sid, "delivered", found[0].date_created)]
+    assert found[0].date_created >= started.replace(microsecond=0)
+    assert sim.deliveries_of(PARENT, "Lunch at 12") == 1
+
+
+def test_find_sent_matches_the_body_the_direction_and_the_time(
+    gateway, sim, twilio_number, receiver
+):
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    first = gateway.send(PARENT, TWILIO_NUMBER, "Coach at 4", None)
+    gateway.send(PARENT, TWILIO_NUMBER, "coach at 4", None)
+    gateway.send(PARENT, TWILIO_NUMBER, "Coach at 4 ", None)
+    gateway.send(OTHER_PARENT, TWILIO_NUMBER, "Coach at 4", None)
+    second = gateway.send(PARENT, TWILIO_NUMBER, "Coach at 4", None)
+    # A TwiML reply has the same number, recipient and body, but the API did not send it.
+    sim.update_number(sim.add_number(TWILIO_NUMBER), {"SmsUrl": receiver.url + "/sms"})
+    receiver.twiml = "<Response><Message>Coach at 4</Message></Response>"
+    sim.send_from_handset(PARENT, TWILIO_NUMBER, "When is the coach?")
+    sim.wait_idle()
+    assert sim.deliveries_of(PARENT, "Coach at 4") == 3
+
+    found = gateway.find_sent(PARENT, TWILIO_NUMBER, "Coach at 4", before)
+    later = gateway.find_sent(
+        PARENT, TWILIO_NUMBER, "Coach at 4", datetime.now(UTC) + timedelta(seconds=2)
+    )
+
+    assert [m.sid for m in found] == [first.sid, second.sid]  # oldest first
+    assert {m.status for m in found} == {"delivered"}
+    assert later == []
+    with pytest.raises(ValueError, match="timezone-aware"):
+        gateway.find_sent(PARENT, TWILIO_NUMBER, "Coach at 4", datetime.now())
+
+
+def test_find_sent_reads_every_page(gateway, sim, twilio_number):
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    form = {"To": PARENT, "From": TWILIO_NUMBER, "Body": "Same text"}
+    sids = [sim.create_message(form)["sid"] for _ in range(105)]  # past one page of 100
+    sim.wait_idle()
+
+    found = gateway.find_sent(PARENT, TWILIO_NUMBER, "Same text", before)
+
+    assert sorted(m.sid for m in found) == sorted(sids)
+
+
+def test_a_failed_look_up_is_a_gateway_error(live_sim, sim, twilio_number):
+    sim.set_latency(0.5)
+    slow_gateway = TwilioGateway(SID, TOKEN, live_sim + "/sim/twilio", timeout=0.2)
+    with slow_gateway, pytest.raises(GatewayError, match="look for a sent text") as slow:
+        slow_gateway.find_sent(PARENT, TWILIO_NUMBER, "hello", datetime.now(UTC))
+    wrong = TwilioGateway(SID, "wrong-token", live_sim + "/sim/twilio", timeout=2)
+    with wrong, pytest.raises(GatewayError) as refused:
+        wrong.find_sent(PARENT, TWILIO_NUMBER, "hello", datetime.now(UTC))
+
+    assert slow.value.kind is ErrorKind.RETRYABLE
+    assert (refused.value.kind, refused.value.code, refused.value.http_status) == (
+        ErrorKind.REJECTED,
+        20003,
+        401,
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from tests.simulator.fixtures import AUTH_TOKEN, PARENT, TWILIO_NUMBER
+from tests.simulator.fixtures import AUTH_TOKEN, OTHER_PARENT, PARENT, TWILIO_NUMBER
 
 SID = "AC" + "1" * 32
 AUTH = (SID, AUTH_TOKEN)
@@ -31,6 +32,7 @@ def assert_twilio_error(response: requests.Response, status: int, code: int) -> 
 def test_every_route_needs_the_account_credentials(api):
     for method, path in [
         ("POST", "/Messages.json"),
+        ("GET", "/Messages.json"),
         ("GET", "/Messages/SMx.json"),
         ("GET", "/IncomingPhoneNumbers.json"),
         ("GET", "/IncomingPhoneNumbers/PNx.json"),
@@ -160,3 +162,86 @@ def test_add_number_is_idempotent_and_checks_the_number(sim):
     assert [n.sid for n in sim.numbers()] == [sid]
     with pytest.raises(ValueError, match=r"E\.164"):
         sim.add_number("07401 234567")
+
+
+def create(api: str, to: str, body: str, from_: str = TWILIO_NUMBER) -> str:
+    form = {"To": to, "From": from_, "Body": body}
+    response = requests.post(api + "/Messages.json", data=form, auth=AUTH, timeout=5)
+    assert response.status_code == 201, response.text
+    return response.json()["sid"]
+
+
+def read_all(live_sim: str, url: str) -> tuple[list[dict], list[dict]]:
+    """Every message of a Messages list, following next_page_uri; and the pages."""
+    pages = []
+    while url:
+        response = requests.get(url, auth=AUTH, timeout=5)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        url = pages[-1]["next_page_uri"] and f"{live_sim}/sim/twilio{pages[-1]['next_page_uri']}"
+    return [m for page in pages for m in page["messages"]], pages
+
+
+def test_messages_are_listed_newest_first_by_to_and_from_in_pages(live_sim, api, sim):
+    sim.add_number(TWILIO_NUMBER)
+    other_number = "+447712345600"
+    sim.add_number(other_number)
+    mine = [create(api, PARENT, f"text {n}") for n in range(5)]
+    create(api, OTHER_PARENT, "text to someone else")
+    create(api, PARENT, "text from the other number", from_=other_number)
+    sim.wait_idle()
+
+    query = "?To=%2B447812345678&From=%2B447401234567&PageSize=2"
+    listed, pages = read_all(live_sim, api + "/Messages.json" + query)
+
+    assert [m["sid"] for m in listed] == mine[::-1]
+    assert [(p["page"], p["page_size"], p["start"], p["end"]) for p in pages] == [
+        (0, 2, 0, 1),
+        (1, 2, 2, 3),
+        (2, 2, 4, 4),
+    ]
+    assert pages[0]["previous_page_uri"] is None and pages[2]["next_page_uri"] is None
+    next_query = parse_qs(urlsplit(pages[0]["next_page_uri"]).query)
+    assert next_query == {
+        "To": [PARENT],
+        "From": [TWILIO_NUMBER],
+        "PageSize": ["2"],
+        "Page": ["1"],
+    }
+    everything, _ = read_all(live_sim, api + "/Messages.json")
+    assert len(everything) == 7
+
+
+def test_messages_can_be_filtered_by_the_day_they_were_sent(api, sim, twilio_number):
+    sent = create(api, PARENT, "Back at 3")
+    sim.wait_idle()
+    sim.configure(delivery_delay=30)  # the next text stays queued: it has no date sent
+    queued = create(api, PARENT, "Back at 4")
+    today = datetime.now(UTC).date()
+    yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
+
+    def sids(**filters: str) -> list[str]:
+        response = requests.get(api + "/Messages.json", params=filters, auth=AUTH, timeout=5)
+        assert response.status_code == 200, response.text
+        return [m["sid"] for m in response.json()["messages"]]
+
+    assert sids() == [queued, sent]
+    assert sids(**{"DateSent>": today.isoformat()}) == [sent]
+    assert sids(**{"DateSent>": yesterday.isoformat()}) == [sent]
+    assert sids(**{"DateSent>": tomorrow.isoformat()}) == []
+    assert sids(**{"DateSent<": today.isoformat()}) == [sent]
+    assert sids(**{"DateSent<": yesterday.isoformat()}) == []
+    assert sids(DateSent=today.isoformat()) == [sent]
+    assert sids(DateSent=tomorrow.isoformat()) == []
+    # The twilio library sends a datetime as an ISO time: its day counts.
+    assert sids(**{"DateSent>": f"{today.isoformat()}T23:59:59Z"}) == [sent]
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-13-01", "26/11/2026"])
+def test_a_date_sent_that_is_not_a_date_is_refused(api, value):
+    response = requests.get(
+        api + "/Messages.json", params={"DateSent>": value}, auth=AUTH, timeout=5
+    )
+
+    assert_twilio_error(response, 400, 20001)
+    assert "DateSent>" in response.json()["message"]

@@ -134,3 +134,21 @@ def test_number_list_and_update_follow_the_spec(api, sim):
     assert problems(listing.json(), SPEC["ListIncomingPhoneNumberResponse"], "list") == []
     assert listing.json()["next_page_uri"]
     assert problems(updated.json(), SPEC["api.v2010.account.incoming_phone_number"], "pn") == []
+
+
+def test_message_list_follows_the_spec(api, sim, twilio_number):
+    for body in ("Back at 3", "Back at 4"):
+        form = {"To": PARENT, "From": TWILIO_NUMBER, "Body": body}
+        requests.post(api + "/Messages.json", data=form, auth=AUTH, timeout=5)
+    sim.wait_idle()
+
+    listing = requests.get(
+        api + "/Messages.json",
+        params={"To": PARENT, "From": TWILIO_NUMBER, "DateSent>": "2020-01-01", "PageSize": 1},
+        auth=AUTH,
+        timeout=5,
+    ).json()
+
+    assert problems(listing, SPEC["ListMessageResponse"], "list") == []
+    assert [m["body"] for m in listing["messages"]] == ["Back at 4"]
+    assert listing["next_page_uri"]

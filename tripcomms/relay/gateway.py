@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
@@ -26,6 +27,7 @@ from twilio.base.exceptions import (
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
 from tripcomms.config import ConfigError
 from tripcomms.mobile import mask_number
@@ -42,6 +44,14 @@ INVALID_NUMBER_CODES = frozenset({21211, 21614})
 class SendResult(NamedTuple):
     sid: str
     status: str
+
+
+class SentMessage(NamedTuple):
+    """A text the account already sent, as the Messages list shows it."""
+
+    sid: str
+    status: str
+    date_created: datetime
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,10 @@ class GatewayError(Exception):
     """A call to Twilio failed. ``kind`` says what to do about it.
 
     ``code`` is Twilio's error code and ``http_status`` the HTTP status, each None when there
-    was no answer (timeout, connection error). The message never holds a number or a body.
+    was no answer (timeout, connection error). ``outcome_unknown`` is true when the request may
+    have reached Twilio and no answer came back (a read timeout, a connection dropped after
+    sending): Twilio may have acted on it. A 429 or 5xx answer, or a connection that was never
+    made, leaves it false. The message never holds a number or a body.
     """
 
     def __init__(
@@ -83,11 +96,13 @@ class GatewayError(Exception):
         *,
         code: int | None = None,
         http_status: int | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.code = code
         self.http_status = http_status
+        self.outcome_unknown = outcome_unknown
         self.message = message
 
     @property
@@ -130,6 +145,15 @@ def _page_error(action: str, exc: TwilioException) -> GatewayError:
     return _api_error(action, int(response.status_code), code)
 
 
+def _never_reached_twilio(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached Twilio: the connection was never made (refused,
+    no such host, the connect timed out, the TLS handshake failed)."""
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    reason = exc.args[0] if exc.args else None
+    return isinstance(getattr(reason, "reason", reason), NewConnectionError)
+
+
 @contextmanager
 def _translated_errors(action: str) -> Iterator[None]:
     """Turn the library's and the network's exceptions into GatewayError.
@@ -145,10 +169,16 @@ def _translated_errors(action: str) -> Iterator[None]:
     except TwilioException as exc:
         raise _page_error(action, exc) from None
     except requests.Timeout as exc:
-        raise GatewayError(ErrorKind.RETRYABLE, f"{action}: Twilio did not answer in time") from exc
+        raise GatewayError(
+            ErrorKind.RETRYABLE,
+            f"{action}: Twilio did not answer in time",
+            outcome_unknown=not _never_reached_twilio(exc),
+        ) from exc
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
         raise GatewayError(
-            ErrorKind.RETRYABLE, f"{action}: the connection to Twilio failed"
+            ErrorKind.RETRYABLE,
+            f"{action}: the connection to Twilio failed",
+            outcome_unknown=not _never_reached_twilio(exc),
         ) from exc
 
 
@@ -157,6 +187,13 @@ class SmsGateway(Protocol):
 
     def send(self, to: str, from_: str, body: str, status_callback: str | None) -> SendResult:
         """Hand one text to the provider; raise GatewayError when it is not accepted."""
+        ...
+
+    def find_sent(
+        self, to: str, from_: str, body: str, created_after: datetime
+    ) -> list[SentMessage]:
+        """Texts the provider already took from ``from_`` to ``to`` with exactly ``body``,
+        created at or after ``created_after``, oldest first; raise GatewayError on failure."""
         ...
 
     def list_numbers(self) -> list[IncomingNumber]:
@@ -247,6 +284,40 @@ class TwilioGateway:
             )
         log.info("text to %s accepted as %s (%s)", mask_number(to), message.sid, message.status)
         return SendResult(str(message.sid), str(message.status))
+
+    def find_sent(
+        self, to: str, from_: str, body: str, created_after: datetime
+    ) -> list[SentMessage]:
+        """Outbound API texts from ``from_`` to ``to`` whose body is exactly ``body`` and which
+        Twilio created at or after ``created_after`` (aware), oldest first.
+
+        Twilio's Messages create has no idempotency key, so this is how to learn whether a send
+        whose answer never came was taken after all. It reads the Messages list filtered by To,
+        From and ``DateSent>=`` the UTC day of ``created_after`` (every page), and matches the
+        body and the creation time here: the list has no filter for either. Twilio's dates are
+        whole seconds, so a caller gives ``created_after`` some slack. Raises GatewayError as
+        ``send`` does (a failed page included).
+        """
+        if created_after.tzinfo is None:
+            raise ValueError("created_after must be timezone-aware")
+        since = created_after.astimezone(UTC)
+        with self._client() as client, _translated_errors("look for a sent text"):
+            records = client.messages.stream(
+                to=to, from_=from_, date_sent_after=since.strftime("%Y-%m-%d"), page_size=100
+            )
+            found = [
+                SentMessage(str(r.sid), str(r.status), r.date_created)
+                for r in records
+                if r.direction == "outbound-api"
+                and r.body == body
+                and isinstance(r.date_created, datetime)
+                and r.date_created >= since.replace(microsecond=0)
+            ]
+        # The list is newest first; its order settles texts created in the same second.
+        found.reverse()
+        found.sort(key=lambda m: m.date_created)
+        log.info("found %d earlier texts to %s", len(found), mask_number(to))
+        return found
 
     def fetch(self, sid: str) -> SendResult:
         """The current status of a Message; raises GatewayError as ``send`` does."""

@@ -174,6 +174,12 @@ class Message(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the latest attempt was claimed.
+    attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set while an attempt's outcome is unknown (no answer came, or the sender died holding the
+    # lease): when the earliest such attempt started. Twilio may have the text, so the outbox
+    # looks for it before sending again; cleared when the message gets its sid.
+    unknown_outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

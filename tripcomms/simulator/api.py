@@ -56,6 +56,15 @@ def create_message(account_sid: str):
     return jsonify(payload), 201
 
 
+@bp.get(f"{ACCOUNT}/Messages.json")
+def list_messages(account_sid: str):
+    sim = simulator()
+    page = request.args.get("Page", 0, type=int)
+    page_size = request.args.get("PageSize", 50, type=int)
+    with sim.api_call():
+        return jsonify(sim.list_messages(page, page_size, request.args))
+
+
 @bp.get(f"{ACCOUNT}/Messages/<sid>.json")
 def fetch_message(account_sid: str, sid: str):
     sim = simulator()

@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -57,6 +58,35 @@ OPT_OUT_WORDS = frozenset(
 )
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
 MAX_PAGE_SIZE = 1000
+# The Messages list's filters, in the order Twilio's page URIs give them.
+DATE_SENT = ("DateSent", "DateSent<", "DateSent>")
+MESSAGE_FILTERS = ("To", "From", *DATE_SENT)
+
+
+def _filter_day(name: str, value: str) -> date:
+    """The GMT day of a DateSent filter: ``YYYY-MM-DD``, or an ISO time such as the twilio
+    library sends for a datetime (``2026-11-26T09:30:00Z``). Raises ApiError 20001."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(20001, 400, f"{name} must be a date, YYYY-MM-DD") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.date()
+
+
+def _sent_on(message: SimMessage, name: str, day: date) -> bool:
+    if message.date_sent is None:
+        return False
+    sent = message.date_sent.astimezone(UTC).date()
+    if name == "DateSent<":
+        return sent <= day
+    if name == "DateSent>":
+        return sent >= day
+    return sent == day
 
 
 class Simulator:
@@ -302,6 +332,50 @@ class Simulator:
             if message is None:
                 raise ApiError(20404)
             return message_json(message, self.account_sid)
+
+    def list_messages(
+        self, page: int, page_size: int, filters: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Messages read: one page in Twilio's list shape, newest message first.
+
+        ``filters`` are the query's ``To``, ``From`` (exact numbers) and ``DateSent``,
+        ``DateSent<``, ``DateSent>`` (a GMT day, ``YYYY-MM-DD``, or a time whose day is taken:
+        that day, on or before it, on or after it). A message not yet sent has no date sent, so
+        a DateSent filter leaves it out. Raises ApiError 20001 on a date that does not parse.
+        """
+        page = max(0, page)
+        page_size = min(max(1, page_size), MAX_PAGE_SIZE)
+        used = {name: filters[name] for name in MESSAGE_FILTERS if filters.get(name)}
+        days = {name: _filter_day(name, value) for name, value in used.items() if name in DATE_SENT}
+        account_sid = self.account_sid
+        with self._lock:
+            matching = [
+                m
+                for m in reversed(self._messages.values())
+                if used.get("To", m.to) == m.to
+                and used.get("From", m.from_) == m.from_
+                and all(_sent_on(m, name, day) for name, day in days.items())
+            ]
+            matching.sort(key=lambda m: m.date_created, reverse=True)
+            start = page * page_size
+            items = [message_json(m, account_sid) for m in matching[start : start + page_size]]
+            more = start + page_size < len(matching)
+        path = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+
+        def page_uri(number: int) -> str:
+            return f"{path}?{urlencode({**used, 'PageSize': page_size, 'Page': number})}"
+
+        return {
+            "end": start + max(len(items) - 1, 0),
+            "first_page_uri": page_uri(0),
+            "messages": items,
+            "next_page_uri": page_uri(page + 1) if more else None,
+            "page": page,
+            "page_size": page_size,
+            "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+            "start": start,
+            "uri": page_uri(page),
+        }
 
     def list_numbers(self, page: int, page_size: int, phone_number: str | None) -> dict[str, Any]:
         """IncomingPhoneNumbers read: one page in Twilio's list shape, oldest number first."""
