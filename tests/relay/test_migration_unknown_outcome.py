@@ -1,4 +1,4 @@
-"""Migration 0009 (the outbox's unknown-outcome columns) goes down and up again on the test
+"""Migration 0011 (the outbox's unknown-outcome columns) goes down and up again on the test
 database, keeping what 0008 made by hand."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def test_the_unknown_outcome_columns_go_down_and_up_again(app):
         made_by_hand = text_index()
         assert made_by_hand
         try:
-            downgrade(revision="0008_record")
+            downgrade(revision="0010_concern_notices")
             assert not COLUMNS & message_columns()
             assert text_index() == made_by_hand
         finally:

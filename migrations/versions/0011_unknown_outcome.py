@@ -1,7 +1,7 @@
 """outbox: remember an attempt whose outcome is unknown
 
-Revision ID: 0009_unknown_outcome
-Revises: 0008_record
+Revision ID: 0011_unknown_outcome
+Revises: 0010_concern_notices
 Create Date: 2026-11-26 10:00:00
 
 Twilio's Messages create has no idempotency key. When a send times out after the request may
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0009_unknown_outcome'
-down_revision = '0008_record'
+revision = '0011_unknown_outcome'
+down_revision = '0010_concern_notices'
 branch_labels = None
 depends_on = None
 
