@@ -140,6 +140,7 @@ POST   handsets.phone                         login 200   200   200   200   200 
 POST   handsets.power                         login 303   303   303   303   303   403   303
 GET    handsets.texts                         login 200   200   200   200   200   200   200
 POST   simulator.create_message               401   401   401   401   401   401   403   401
+GET    simulator.list_messages                401   401   401   401   401   401   401   401
 GET    simulator.fetch_message                401   401   401   401   401   401   401   401
 GET    simulator.media                        401   401   401   401   401   401   401   401
 GET    simulator.list_numbers                 401   401   401   401   401   401   401   401
@@ -230,6 +231,7 @@ URLS = {
     "handsets.power": "/sim/phones/{handset}/power",
     "handsets.texts": "/sim/phones/{handset}/texts.json",
     "simulator.create_message": SIM_ACCOUNT + "/Messages.json",
+    "simulator.list_messages": SIM_ACCOUNT + "/Messages.json",
     "simulator.fetch_message": SIM_ACCOUNT + "/Messages/{sid}.json",
     "simulator.media": SIM_ACCOUNT + "/Messages/{sid}/Media/{media_sid}",
     "simulator.list_numbers": SIM_ACCOUNT + "/IncomingPhoneNumbers.json",
