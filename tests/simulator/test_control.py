@@ -106,6 +106,8 @@ def test_the_report_counts_deliveries_duplicates_and_callbacks(
     report = requests.get(control + "/report", auth=AUTH, timeout=5).json()
 
     assert report["creates"] == {"201": 3}
+    requested = [m["requested"] for m in report["outbound"]]
+    assert requested == sorted(requested) and time.time() - 60 < requested[0] <= time.time()
     assert {m["sid"]: m["deliveries"] for m in report["outbound"]} == {
         first.sid: 1,
         again.sid: 1,

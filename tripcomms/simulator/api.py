@@ -51,8 +51,8 @@ def _authenticate() -> Response | None:
 @bp.post(f"{ACCOUNT}/Messages.json")
 def create_message(account_sid: str):
     sim = simulator()
-    with sim.api_call():
-        payload = sim.create_message(request.form)
+    with sim.api_call() as arrived:
+        payload = sim.create_message(request.form, requested_at=arrived)
     return jsonify(payload), 201
 
 

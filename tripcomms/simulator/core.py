@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -224,22 +225,28 @@ class Simulator:
         return all(hmac.compare_digest(a.encode(), b.encode()) for a, b in checks)
 
     @contextmanager
-    def api_call(self) -> Iterator[None]:
-        """Count an API call in flight (``wait_idle`` waits for it) and add the set latency."""
+    def api_call(self) -> Iterator[datetime]:
+        """Count an API call in flight (``wait_idle`` waits for it) and add the set latency.
+        Gives the moment the call arrived, before the latency."""
+        arrived = now()
         with self._lock:
             self._in_flight += 1
             latency = self._faults.latency
         try:
             if latency:
                 self._closing.wait(latency)
-            yield
+            yield arrived
         finally:
             with self._changed:
                 self._in_flight -= 1
                 self._changed.notify_all()
 
-    def create_message(self, form: Mapping[str, str]) -> dict[str, Any]:
-        """Messages create: the new Message's JSON. Raises ApiError as Twilio would answer."""
+    def create_message(
+        self, form: Mapping[str, str], requested_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Messages create: the new Message's JSON. Raises ApiError as Twilio would answer.
+
+        ``requested_at`` is when the call arrived (``api_call`` gives it); default now."""
         with self._lock:
             outcome = self._faults.next_outcome()
             sleep = self._faults.timeout_sleep
@@ -252,6 +259,7 @@ class Simulator:
                 raise ApiError(outcome.code)
             with self._lock:
                 message = self._create_locked(form)
+                message.requested_at = requested_at or message.date_created
                 self._create_calls.append(CreateCall(201, None, message.sid))
                 return message_json(message, self.account_sid)
         except ApiError as err:
@@ -672,10 +680,11 @@ class Simulator:
         """Everything a long run needs to check afterwards, in one consistent snapshot.
 
         ``creates``: calls to Messages create by HTTP status; ``outbound``: every Message
-        created through the API with its deliveries; ``duplicates``: (to, body) pairs that
-        reached a handset more than once; ``callbacks``: status callbacks delivered, dropped
-        and retried, and every attempt by the HTTP status it got; ``busy``: deliveries,
-        callbacks and API calls still pending.
+        created through the API, with when its call arrived (Unix time) and its deliveries;
+        ``duplicates``:
+        (to, body) pairs that reached a handset more than once; ``callbacks``: status
+        callbacks delivered, dropped and retried, and every attempt by the HTTP status it got;
+        ``busy``: deliveries, callbacks and API calls still pending.
         """
         with self._lock:
             creates = Counter(str(call.http_status) for call in self._create_calls)
@@ -686,6 +695,7 @@ class Simulator:
                     "from": m.from_,
                     "body": m.body,
                     "status": m.status,
+                    "requested": (m.requested_at or m.date_created).timestamp(),
                     "deliveries": self._deliveries_by_sid[m.sid],
                 }
                 for m in self._messages.values()

@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {err.message}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = make_server(args.host, args.port, app, threaded=True)
     # SIGTERM ends the process as Ctrl+C does (pending callbacks are dropped).
     signal.signal(signal.SIGTERM, _interrupt)
