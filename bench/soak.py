@@ -1,7 +1,8 @@
 """Soak: parents texting in bursts, leaders broadcasting, Twilio failing, a sender killed.
 
 For ``--seconds``, simulated parents text the trip number in bursts (``--burst`` texts at once
-every ``--burst-every`` seconds, from ``--parents`` different parents) while the trip's leader,
+every ``--burst-every`` seconds, each from a different one of ``--parents`` parents: by default
+50 every 5 s, 600 texts a minute from 200 parents) while the trip's leader,
 signed in over HTTP, broadcasts ``--broadcasts`` times to all ``--contacts`` parents through
 the web form and watches each broadcast's progress as the page does. The simulated Twilio, in
 a process of its own (``tripcomms.simulator.standalone``), answers ``--rate-429`` of the sends
@@ -418,14 +419,40 @@ class Kill:
         self.decided.set()
 
 
-def kill_when_claimed(app, groups_wanted: int, timeout: float = 10.0) -> None:
-    """Wait until ``groups_wanted`` claims are held at once (each sender holds rows)."""
+def connections_to(pid: int, port: int) -> int:
+    """How many TCP connections process ``pid`` has open to 127.0.0.1:``port`` (Linux /proc).
+
+    A sender opens its connections to Twilio for one pass (claim, send, record) and closes
+    them after it, so while it has any it holds claimed rows.
+    """
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+                    count += 1
+    return count
+
+
+def mid_pass(pids: list[int], sim_port: int, timeout: float = 15.0) -> int:
+    """The first of ``pids`` seen in the middle of a pass (talking to Twilio); after
+    ``timeout`` without one, the first pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        leases = {lease for lease, _ in sending_rows(app).values()}
-        if len(leases) >= groups_wanted:
-            return
-        time.sleep(0.02)
+        for pid in pids:
+            if connections_to(pid, sim_port):
+                return pid
+        time.sleep(0.01)
+    return pids[0]
 
 
 # --- The run ------------------------------------------------------------------------------------
@@ -466,6 +493,7 @@ class Run:
     leader_statuses: Counter[str] = field(default_factory=Counter)
     kill: Kill | None = None
     sim: dict[str, Any] = field(default_factory=dict)
+    setup_seconds: float = 0.0
     load_seconds: float = 0.0
     drain_seconds: float = 0.0
     stuck: dict[str, int] = field(default_factory=dict)
@@ -512,6 +540,7 @@ def letters(n: int) -> str:
 
 def soak(opts: Options, workdir: Path) -> Run:
     run = Run(load_average=(os.getloadavg()[0], 0.0))
+    setup_started = time.perf_counter()
     app_port, sim_port = free_port(), free_port()
     app_url = f"http://127.0.0.1:{app_port}"
     if opts.postgres:
@@ -570,11 +599,14 @@ def soak(opts: Options, workdir: Path) -> Run:
                 seeded.parents[: opts.parents],
             )
             started = time.perf_counter()
+            run.setup_seconds = started - setup_started
             texting = parents.start(opts.seconds, opts.burst, opts.burst_every)
             # The kill comes while the second broadcast (or the only one) is going out.
             kill_at = 1 if opts.broadcasts > 1 else 0
             killer = threading.Thread(
-                target=lambda: setattr(run, "kill", _kill(opts, app, web, workers, env, workdir)),
+                target=lambda: setattr(
+                    run, "kill", _kill(opts, app, web, workers, env, workdir, sim_port)
+                ),
                 name="killer",
             )
             token = letters(6)
@@ -665,12 +697,14 @@ def _watch_progress(leader: Leader, run: Run, until: float) -> None:
             leader.progress(run.broadcast_ids[-1])
 
 
-def _kill(opts: Options, app, web, workers: list[Worker], env, workdir: Path) -> Kill:
-    """SIGKILL a sender while it holds claimed rows; start another; watch the rows."""
+def _kill(
+    opts: Options, app, web, workers: list[Worker], env, workdir: Path, sim_port: int
+) -> Kill:
+    """SIGKILL a sender in the middle of a pass; start another; watch the rows it held."""
     kill = Kill()
     if opts.postgres:
-        kill_when_claimed(app, groups_wanted=2)
-        victim = workers[0]
+        busy = mid_pass([w.pid for w in workers], sim_port)
+        victim = next(w for w in workers if w.pid == busy)
         kill.cpu_of_killed = process_tree_cpu(victim.pid)
         kill.at = time.perf_counter()
         kill.killed_pid = victim.pid
@@ -682,8 +716,8 @@ def _kill(opts: Options, app, web, workers: list[Worker], env, workdir: Path) ->
         kill.restarted_pid = workers[-1].pid
         kill.restart_seconds = time.perf_counter() - kill.at
     else:
-        kill_when_claimed(app, groups_wanted=1)
         (victim_pid,) = children(web.pid)
+        mid_pass([victim_pid], sim_port)
         kill.cpu_of_killed = process_tree_cpu(victim_pid)
         kill.at = time.perf_counter()
         kill.killed_pid = victim_pid
@@ -913,6 +947,9 @@ def check(opts: Options, run: Run, app) -> tuple[dict[str, Any], list[str]]:
         problems.append("kill: the sender was not killed (see the error above)")
     if run.kill is not None:
         kill = run.kill
+        # Sent again only once the lease had run out: the create of the sid we kept came
+        # after the lease's end (a sender that took a leased row early would be a bug).
+        lease_end = {i: lease.timestamp() for i, (lease, _) in kill.claimed_at_kill.items()}
         recovered = [
             i
             for i, before in orphans.items()
@@ -920,6 +957,18 @@ def check(opts: Options, run: Run, app) -> tuple[dict[str, Any], list[str]]:
             and by_id[i].status == Status.DELIVERED
             and by_id[i].attempts > before
             and i not in not_delivered
+            and sim_by_sid[by_id[i].twilio_sid]["requested"] >= lease_end[i]
+        ]
+        # A send Twilio accepted that we have no record of must have been asked for while its
+        # row was still under the killed sender's lease: by the killed sender, not by another
+        # sender that took the row later (that one would have recorded it).
+        lease_by_key = {
+            (by_id[i].to_number, by_id[i].body): lease_end[i] for i in orphans if i in by_id
+        }
+        late = [
+            m
+            for m in unrecorded
+            if m["requested"] >= lease_by_key.get((m["to"], m["body"]), float("-inf"))
         ]
         figures["kill"] = {
             "killed_pid": kill.killed_pid,
@@ -929,8 +978,12 @@ def check(opts: Options, run: Run, app) -> tuple[dict[str, Any], list[str]]:
             "claimed_at_kill": len(kill.claimed_at_kill),
             "held_by_killed": len(orphans),
             "recovered_after_lease": len(recovered),
-            "accepted_before_kill": len(unrecorded),
+            "accepted_while_held": len(unrecorded) - len(late),
         }
+        if late:
+            problems.append(
+                f"kill: {len(late)} sends we have no record of were asked for after the lease"
+            )
         if kill.exit_code != -signal.SIGKILL:
             problems.append(f"kill: the sender's exit was {kill.exit_code}, not SIGKILL")
         if not run.restarted_ok:
@@ -942,7 +995,7 @@ def check(opts: Options, run: Run, app) -> tuple[dict[str, Any], list[str]]:
         if len(recovered) != len(orphans):
             problems.append(
                 f"kill: {len(orphans) - len(recovered)} of {len(orphans)} rows the killed "
-                "sender held were not sent again and delivered"
+                "sender held were not sent again after their lease and delivered"
             )
         if len(unrecorded) > len(orphans):
             problems.append("kill: more unrecorded sends than rows the killed sender held")
@@ -974,6 +1027,7 @@ def check(opts: Options, run: Run, app) -> tuple[dict[str, Any], list[str]]:
     figures["audit"] = output.splitlines()[-1] if output else ""
     if code != 0 or "audit chain OK" not in output:
         problems.append(f"audit verify: exit {code}: {output[-300:]}")
+    figures["setup_seconds"] = run.setup_seconds
     figures["load_seconds"] = run.load_seconds
     figures["drain_seconds"] = run.drain_seconds
     figures["cpu_seconds"] = run.cpu
@@ -1034,7 +1088,8 @@ def print_figures(opts: Options, figures: dict[str, Any]) -> None:
     print(f"  errors logged: {figures['errors_logged'] or 'none'}; audit: {figures['audit']}")
     cpu = ", ".join(f"{k} {v:.1f} s" for k, v in figures["cpu_seconds"].items())
     print(
-        f"  time: {figures['load_seconds']:.1f} s of load, {figures['drain_seconds']:.1f} s "
+        f"  time: {figures['setup_seconds']:.1f} s to set up, {figures['load_seconds']:.1f} s "
+        f"of load, {figures['drain_seconds']:.1f} s "
         f"to drain; CPU {cpu}; load average {figures['load_average'][0]:.1f} before, "
         f"{figures['load_average'][1]:.1f} after"
     )
@@ -1051,7 +1106,7 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--seconds", type=float, help="how long parents text (60)")
     parser.add_argument("--parents", type=int, help="parents who text (200; SQLite 100)")
     parser.add_argument("--burst", type=int, help="texts posted at once (50; SQLite 25)")
-    parser.add_argument("--burst-every", type=float, default=2.0, help="seconds between bursts")
+    parser.add_argument("--burst-every", type=float, default=5.0, help="seconds between bursts (5)")
     parser.add_argument("--broadcasts", type=int, help="broadcasts by the leader (3; SQLite 2)")
     parser.add_argument("--contacts", type=int, help="parents on the roster (500; SQLite 200)")
     parser.add_argument("--kill", action=argparse.BooleanOptionalAction, default=True)
