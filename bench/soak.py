@@ -7,8 +7,9 @@ signed in over HTTP, broadcasts ``--broadcasts`` times to all ``--contacts`` par
 the web form and watches each broadcast's progress as the page does. The simulated Twilio, in
 a process of its own (``tripcomms.simulator.standalone``), answers ``--rate-429`` of the sends
 with 429 and ``--rate-500`` with 500, takes ``--api-latency`` per call, delivers every text it
-accepts and posts signed status callbacks back. During the second broadcast a sender process
-is killed with SIGKILL and restarted (``--no-kill`` leaves it alone).
+accepts and posts signed status callbacks back. During the first broadcast a sender process is
+killed with SIGKILL in the middle of sending and restarted (``--no-kill`` leaves it alone), so
+the rows it held are recovered, and the new sender works, while the run goes on.
 
 Two deployments:
 
@@ -601,8 +602,6 @@ def soak(opts: Options, workdir: Path) -> Run:
             started = time.perf_counter()
             run.setup_seconds = started - setup_started
             texting = parents.start(opts.seconds, opts.burst, opts.burst_every)
-            # The kill comes while the second broadcast (or the only one) is going out.
-            kill_at = 1 if opts.broadcasts > 1 else 0
             killer = threading.Thread(
                 target=lambda: setattr(
                     run, "kill", _kill(opts, app, web, workers, env, workdir, sim_port)
@@ -616,7 +615,7 @@ def soak(opts: Options, workdir: Path) -> Run:
                 body = (
                     f"Soak broadcast {i + 1} of {opts.broadcasts} ({token}): coach leaves at four"
                 )
-                on_sent = (lambda _: killer.start()) if opts.kill and i == kill_at else None
+                on_sent = (lambda _: killer.start()) if opts.kill and i == 0 else None
                 run.broadcast_ids.append(leader.broadcast(body, on_sent))
             _watch_progress(leader, run, until=started + opts.seconds)
             texting.join()
