@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-postgres bench lint format install chromium clean
+.PHONY: demo test test-postgres bench soak soak-sqlite lint format install chromium clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("tripcomms needs Python 3.11 or newer, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -43,6 +43,18 @@ bench: $(STAMP)
 		fi; \
 		$(BIN)/python bench/$$name.py $$extra || status=1; \
 	done; exit $$status
+
+## The soak (bench/soak.py, about 3-5 minutes): a minute of parents texting in bursts, three
+## broadcasts to 500, Twilio answering 429 and 500, and a sender killed with SIGKILL, on
+## gunicorn (4 workers) with 2 sender processes on PostgreSQL; then checks that nothing was lost
+## or sent twice. SOAK_POSTGRES_URL's database is created if missing and emptied (never `test`).
+SOAK_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/tripcomms_soak
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --database $(SOAK_POSTGRES_URL)
+
+## The same, smaller, for the default deployment: one process with its sender, on SQLite.
+soak-sqlite: $(STAMP)
+	$(BIN)/python bench/soak.py --database sqlite
 
 chromium:
 	@sh scripts/ensure-chromium.sh

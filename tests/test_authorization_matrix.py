@@ -146,6 +146,9 @@ GET    simulator.media                        401   401   401   401   401   401 
 GET    simulator.list_numbers                 401   401   401   401   401   401   401   401
 GET    simulator.fetch_number                 401   401   401   401   401   401   401   401
 POST   simulator.update_number                401   401   401   401   401   401   403   401
+POST   simulator.control_faults               401   401   401   401   401   401   403   401
+GET    simulator.control_report               401   401   401   401   401   401   401   401
+POST   simulator.control_wait_idle            401   401   401   401   401   401   403   401
 """
 
 # Where each endpoint is asked, filled from the world's ids.
@@ -237,6 +240,9 @@ URLS = {
     "simulator.list_numbers": SIM_ACCOUNT + "/IncomingPhoneNumbers.json",
     "simulator.fetch_number": SIM_ACCOUNT + "/IncomingPhoneNumbers/{number_sid}.json",
     "simulator.update_number": SIM_ACCOUNT + "/IncomingPhoneNumbers/{number_sid}.json",
+    "simulator.control_faults": "/sim/twilio/control/{account}/faults",
+    "simulator.control_report": "/sim/twilio/control/{account}/report",
+    "simulator.control_wait_idle": "/sim/twilio/control/{account}/wait-idle",
 }
 
 # A POST's form, where an empty one would not reach what the route does.

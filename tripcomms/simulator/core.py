@@ -120,6 +120,7 @@ class Simulator:
         self._deliveries_by_sid: Counter[str] = Counter()
         self._deliveries_by_content: Counter[tuple[str, str]] = Counter()
         self._callbacks: list[CallbackRecord] = []
+        self._callback_attempts: Counter[str] = Counter()  # every attempt's HTTP status
         self._create_calls: list[CreateCall] = []
         self._media_fetches = 0
         self._in_flight = 0
@@ -253,22 +254,28 @@ class Simulator:
         return all(hmac.compare_digest(a.encode(), b.encode()) for a, b in checks)
 
     @contextmanager
-    def api_call(self) -> Iterator[None]:
-        """Count an API call in flight (``wait_idle`` waits for it) and add the set latency."""
+    def api_call(self) -> Iterator[datetime]:
+        """Count an API call in flight (``wait_idle`` waits for it) and add the set latency.
+        Gives the moment the call arrived, before the latency."""
+        arrived = now()
         with self._lock:
             self._in_flight += 1
             latency = self._faults.latency
         try:
             if latency:
                 self._closing.wait(latency)
-            yield
+            yield arrived
         finally:
             with self._changed:
                 self._in_flight -= 1
                 self._changed.notify_all()
 
-    def create_message(self, form: Mapping[str, str]) -> dict[str, Any]:
-        """Messages create: the new Message's JSON. Raises ApiError as Twilio would answer."""
+    def create_message(
+        self, form: Mapping[str, str], requested_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Messages create: the new Message's JSON. Raises ApiError as Twilio would answer.
+
+        ``requested_at`` is when the call arrived (``api_call`` gives it); default now."""
         with self._lock:
             outcome = self._faults.next_outcome()
             sleep = self._faults.timeout_sleep
@@ -281,6 +288,7 @@ class Simulator:
                 raise ApiError(outcome.code)
             with self._lock:
                 message = self._create_locked(form)
+                message.requested_at = requested_at or message.date_created
                 self._create_calls.append(CreateCall(201, None, message.sid))
                 return message_json(message, self.account_sid)
         except ApiError as err:
@@ -530,6 +538,8 @@ class Simulator:
                     "status callback for %s: attempt %d failed", params["MessageSid"], attempt
                 )
             delivered = http_status is not None and 200 <= http_status < 300
+            with self._lock:
+                self._callback_attempts[str(http_status or "no answer")] += 1
             if not delivered and attempt < self.callback_attempts and not self._closing.is_set():
                 retry = partial(self._send_callback, callback, attempt + 1, after)
                 self._dispatcher.schedule(self.callback_backoff * 2 ** (attempt - 1), retry)
@@ -738,6 +748,52 @@ class Simulator:
         """Every authenticated call to Messages create and its answer, in order."""
         with self._lock:
             return list(self._create_calls)
+
+    def report(self) -> dict[str, Any]:
+        """Everything a long run needs to check afterwards, in one consistent snapshot.
+
+        ``creates``: calls to Messages create by HTTP status; ``outbound``: every Message
+        created through the API, with when its call arrived (Unix time) and its deliveries;
+        ``duplicates``:
+        (to, body) pairs that reached a handset more than once; ``callbacks``: status
+        callbacks delivered, dropped and retried, and every attempt by the HTTP status it got;
+        ``busy``: deliveries, callbacks and API calls still pending.
+        """
+        with self._lock:
+            creates = Counter(str(call.http_status) for call in self._create_calls)
+            outbound = [
+                {
+                    "sid": m.sid,
+                    "to": m.to,
+                    "from": m.from_,
+                    "body": m.body,
+                    "status": m.status,
+                    "requested": (m.requested_at or m.date_created).timestamp(),
+                    "deliveries": self._deliveries_by_sid[m.sid],
+                }
+                for m in self._messages.values()
+                if m.direction == "outbound-api"
+            ]
+            duplicates = [
+                {"to": to, "body": body, "count": n}
+                for (to, body), n in self._deliveries_by_content.items()
+                if n > 1
+            ]
+            callbacks = {
+                "delivered": sum(1 for c in self._callbacks if c.delivered),
+                "dropped": sum(1 for c in self._callbacks if not c.delivered),
+                "retried": sum(1 for c in self._callbacks if c.attempts > 1),
+                "attempts": dict(self._callback_attempts),
+            }
+            inbound = sum(1 for m in self._messages.values() if m.direction == "inbound")
+            return {
+                "creates": dict(creates),
+                "outbound": outbound,
+                "duplicates": duplicates,
+                "callbacks": callbacks,
+                "inbound": inbound,
+                "busy": self._busy_locked(),
+            }
 
     def is_opted_out(self, handset: str, twilio_number: str) -> bool:
         with self._lock:

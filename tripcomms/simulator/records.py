@@ -152,6 +152,7 @@ class SimMessage:
     error_code: int | None = None
     num_media: int = 0
     num_segments: int = 1
+    requested_at: datetime | None = None  # when the API call that created it arrived
 
 
 @dataclass(frozen=True)
