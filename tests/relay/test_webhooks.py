@@ -280,3 +280,30 @@ def test_refusals_past_an_addresss_allowance_are_refused_but_not_audited(
         ).all()
     assert actions == ["webhook.bad_signature"] * 3
     assert sum("not audited" in r.getMessage() for r in caplog.records) == 5
+
+
+def test_a_status_callback_waits_for_one_being_applied_and_never_steps_back(scenario, app):
+    """Twilio posts "sent" and "delivered" without waiting for our answers: a "sent" that
+    arrives while "delivered" is being written must wait for it, then change nothing."""
+    scenario.text(MARY, "hello")
+    scenario.send_all()
+    table = Message.__table__
+    with app.app_context():
+        forward = db.session.scalar(select(Message).where(Message.kind == Kind.FORWARD))
+        forward.status = Status.QUEUED  # as Twilio's answer to the create left it
+        db.session.commit()
+        sid, message_id = forward.twilio_sid, forward.id
+        engine = db.engine
+    answers = []
+    with engine.connect() as other:
+        # Another callback's transaction: "delivered" written, not yet committed.
+        other.execute(table.update().where(table.c.id == message_id).values(status="delivered"))
+        late = threading.Thread(target=lambda: answers.append(scenario.status(sid, "sent")))
+        late.start()
+        late.join(0.7)
+        assert late.is_alive(), "the second callback did not wait for the first"
+        other.commit()
+        late.join(20)
+    assert [a.status_code for a in answers] == [204]
+    with app.app_context():
+        assert db.session.get(Message, message_id).status == Status.DELIVERED

@@ -874,7 +874,11 @@ def record_status(sid: str, status: str, error_code: int | None) -> DeliveryEven
     """Keep a status callback and apply it if its message is known (else when it is)."""
     event = DeliveryEvent(twilio_sid=sid, status=status[:16], error_code=error_code)
     db.session.add(event)
-    message = db.session.scalar(select(Message).where(Message.twilio_sid == sid))
+    # FOR UPDATE: two callbacks for one message at once (Twilio does not wait for our answer to
+    # "sent" before posting "delivered") must not both read the old status, or the later commit
+    # could step "delivered" back to "sent". On SQLite the event's INSERT has already taken the
+    # database's write lock, which does the same.
+    message = db.session.scalar(select(Message).where(Message.twilio_sid == sid).with_for_update())
     if message is not None:
         apply_events(message, [event])
     return event
