@@ -167,6 +167,36 @@ def test_failed_callback_keeps_its_error_code(scenario):
 
 
 @pytest.mark.parametrize(
+    "written", ["18401708077435846655", "2147483648", "-30003", "1e5", "\u0663", "abc", "9" * 5000]
+)
+def test_a_callback_whose_error_code_is_not_a_plain_code_is_kept_without_it(scenario, app, written):
+    """An ErrorCode beyond a 32-bit integer failed the insert (500 on both databases) and the
+    callback was lost; now it is kept, and applied, without the code. Negative codes and
+    digits of other scripts are not codes either."""
+    scenario.text(SCHOOL_PHONE, "#1 hello")
+    scenario.send_all()
+    reply = scenario.outbound(kind=Kind.TO_CONTACT)[0]
+    response = scenario.post(
+        "/twilio/status",
+        {"MessageSid": reply.twilio_sid, "MessageStatus": "undelivered", "ErrorCode": written},
+    )
+    assert response.status_code == 204
+    reply = scenario.outbound(kind=Kind.TO_CONTACT)[0]
+    assert (reply.status, reply.error_code) == (Status.UNDELIVERED, None)
+    with app.app_context():
+        event = db.session.scalar(select(DeliveryEvent))
+        assert (event.status, event.error_code, event.applied) == ("undelivered", None, True)
+
+
+def test_the_largest_error_code_that_fits_is_kept(scenario):
+    scenario.text(SCHOOL_PHONE, "#1 hello")
+    scenario.send_all()
+    reply = scenario.outbound(kind=Kind.TO_CONTACT)[0]
+    scenario.status(reply.twilio_sid, "failed", 2**31 - 1)
+    assert scenario.outbound(kind=Kind.TO_CONTACT)[0].error_code == 2**31 - 1
+
+
+@pytest.mark.parametrize(
     "data",
     [
         {"From": MARY, "To": TRIP_NUMBER, "Body": "no sid"},

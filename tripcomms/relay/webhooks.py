@@ -26,6 +26,8 @@ limiter.exempt(bp)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_MEDIA = 20
+# The largest error code kept: the columns are 32-bit integers (Twilio's codes have 5 digits).
+MAX_ERROR_CODE = 2**31 - 1
 
 
 def _signed_url() -> str:
@@ -55,6 +57,16 @@ def _check_signature() -> None:
 def _clean(value: str | None, limit: int) -> str:
     """Text as Twilio sent it, less NUL characters (no database stores them)."""
     return (value or "").replace("\x00", "\ufffd")[:limit]
+
+
+def _error_code(value: str | None) -> int | None:
+    """A status callback's ErrorCode, or None when it is absent, zero, or not a code that
+    fits the database's integer columns (written in ASCII digits, at most 2**31 - 1)."""
+    text = (value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    code = int(text)
+    return code if 0 < code <= MAX_ERROR_CODE else None
 
 
 def twiml() -> Response:
@@ -103,10 +115,6 @@ def status():
     state = _clean(request.form.get("MessageStatus"), 16).lower()
     if not sid or len(sid) > 64 or not state:
         abort(400)
-    try:
-        error_code = int(request.form.get("ErrorCode") or 0) or None
-    except ValueError:
-        error_code = None
-    ops.record_status(sid, state, error_code)
+    ops.record_status(sid, state, _error_code(request.form.get("ErrorCode")))
     db.session.commit()
     return Response(status=204)
