@@ -410,6 +410,8 @@ class Inbound:
     to_number: str
     body: str
     media_types: tuple[str, ...] = ()
+    # How many characters the body had as sent, when only the first part of it is in ``body``.
+    sent_length: int | None = None
 
 
 def _normalised(number: str) -> str:
@@ -469,6 +471,11 @@ def handle_inbound(inbound: Inbound, at: datetime | None = None) -> Message:
             note_personal_use(endpoints, message, caused)
     if message.num_media:
         message.flagged = "media"
+    if inbound.sent_length is not None and inbound.sent_length > len(inbound.body):
+        # Nothing a phone sends is this long; keep what fits and say what is missing.
+        message.needs_review = True
+        cut = f"only the first {len(inbound.body):,} of {inbound.sent_length:,} characters kept"
+        message.note = (f"{message.note}; {cut}" if message.note else cut)[:300]
     db.session.flush()
     record(
         TWILIO,
