@@ -10,6 +10,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select
 
 from tripcomms.extensions import db
+from tripcomms.web import db_int
 
 PER_PAGE = 25
 
@@ -47,7 +48,8 @@ def sorted_by(query: Select, allowed: dict[str, Any], default: str) -> tuple[Sel
 
 def paged(query: Select, per_page: int = PER_PAGE) -> Pagination:
     """The page of results named by the ``page`` argument; a page past the end is empty."""
-    return db.paginate(query, per_page=per_page, max_per_page=100, error_out=False)
+    page = max(request.args.get("page", 1, type=db_int) or 1, 1)
+    return db.paginate(query, page=page, per_page=per_page, max_per_page=100, error_out=False)
 
 
 @dataclass
@@ -90,7 +92,7 @@ def page_of(
         key = default
     sort = Sort(key, allowed)
     ordered = sorted(items, key=allowed[sort.name], reverse=sort.descending)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = max(request.args.get("page", 1, type=db_int) or 1, 1)
     last = max((len(ordered) + per_page - 1) // per_page, 1)
     page = min(page, last)
     start = (page - 1) * per_page

@@ -11,6 +11,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select
 
 from tripcomms.extensions import db
+from tripcomms.web import db_int
 
 PER_PAGE = 25
 
@@ -43,7 +44,7 @@ def listing(
     sort = request.args.get(sort_arg, default)
     if sort not in sorts:
         sort = default
-    page = request.args.get(page_arg, 1, type=int) or 1
+    page = request.args.get(page_arg, 1, type=db_int) or 1
     ordered = query.order_by(None).order_by(*sorts[sort][1])
     pagination = db.paginate(ordered, page=max(page, 1), per_page=per_page, error_out=False)
     if pagination.page > 1 and not pagination.items and pagination.pages:
