@@ -6,6 +6,17 @@ from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, widgets
 
 from tripcomms.errors import DomainError
+from tripcomms.web import MAX_INT
+
+
+def row_id(value: object) -> int:
+    """``coerce=`` of a field that holds a row's id: the id, or a ValueError (so the field's
+    "could not coerce" error) unless it is a whole number from 0 to MAX_INT. A bigger number
+    is not refused by a look-up: the database fails on it."""
+    number = int(value)  # type: ignore[call-overload]
+    if not 0 <= number <= MAX_INT:
+        raise ValueError(f"{number} is not an id")
+    return number
 
 
 class MultiCheckboxField(SelectMultipleField):

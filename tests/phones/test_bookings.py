@@ -177,6 +177,9 @@ def test_a_booking_in_the_past_is_refused(app, office_client, pool, factory):
         ),
         ({"count": "1", "ends_at": "LONG"}, "a booking is at most 31 days long"),
         ({"phones": ["999"]}, "one of the chosen phones no longer exists"),
+        # Ids beyond a 32-bit integer reached the database, which failed (500).
+        ({"phones": ["99999999999999999999"]}, "one or more data inputs could not be coerced"),
+        ({"phones": ["PHONE", "2147483648"]}, "one or more data inputs could not be coerced"),
     ],
 )
 def test_bad_booking_input(app, office_client, pool, museum, form, message):

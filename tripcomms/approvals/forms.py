@@ -5,13 +5,14 @@ from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaFi
 from wtforms.validators import Length, Optional
 
 from tripcomms.approvals.models import REASON_MAX
+from tripcomms.forms import row_id
 
 # Typed as London wall-clock time; the browser shows its own date and time picker.
 LOCAL_TIME = {"type": "datetime-local"}
 
 
 class RequestForm(FlaskForm):
-    number = SelectField("Phone", coerce=int)
+    number = SelectField("Phone", coerce=row_id)
     reason = TextAreaField(
         "Why a school phone will not do",
         validators=[Length(max=REASON_MAX)],

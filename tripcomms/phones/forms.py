@@ -14,7 +14,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from tripcomms.forms import MultiCheckboxField
+from tripcomms.forms import MultiCheckboxField, row_id
 from tripcomms.phones.models import PhoneStatus, ReturnCondition
 from tripcomms.phones.operations import (
     LABEL_MAX,
@@ -81,14 +81,14 @@ class BookingForm(FlaskForm):
         "How many phones (any that are free)",
         validators=[Optional(), NumberRange(min=1, max=MOST_PHONES_PER_BOOKING)],
     )
-    phones = MultiCheckboxField("Or choose phones", coerce=int, validate_choice=False)
+    phones = MultiCheckboxField("Or choose phones", coerce=row_id, validate_choice=False)
     starts_at = StringField("From", validators=[Length(max=20)], render_kw=LOCAL_TIME)
     ends_at = StringField("Until", validators=[Length(max=20)], render_kw=LOCAL_TIME)
 
 
 class IssueForm(FlaskForm):
-    phone_id = SelectField("Phone", coerce=int, validate_choice=False)
-    holder_id = SelectField("Issued to", coerce=int, validate_choice=False)
+    phone_id = SelectField("Phone", coerce=row_id, validate_choice=False)
+    holder_id = SelectField("Issued to", coerce=row_id, validate_choice=False)
     due_at = StringField(
         "Due back",
         validators=[Length(max=20)],
