@@ -19,6 +19,26 @@ def row_id(value: object) -> int:
     return number
 
 
+def without_nul(value: object) -> object:
+    """A field's text (or list of texts) less NUL characters, each shown as U+FFFD as the
+    webhooks do: PostgreSQL cannot store NUL, and nobody types one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
+class Form(FlaskForm):
+    """The base of every form of the app: each field's data passes ``without_nul``, so what
+    was typed reaches the operations (and the database) whatever bytes came with it."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            filters = [*unbound_field.kwargs.get("filters", ()), without_nul]
+            return super().bind_field(form, unbound_field, {**options, "filters": filters})
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
