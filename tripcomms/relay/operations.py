@@ -1093,7 +1093,7 @@ def _template_fields(name: str, body: str, template: MessageTemplate | None) -> 
             f"the name is {len(name)} characters; the limit is {TEMPLATE_NAME_MAX}", field="name"
         )
     clash = db.session.scalar(
-        select(MessageTemplate).where(func.lower(MessageTemplate.name) == name.lower())
+        select(MessageTemplate).where(func.lower(MessageTemplate.name) == func.lower(name))
     )
     if clash is not None and clash is not template:
         raise Conflict(f"there is already a template called {clash.name!r}", field="name")
