@@ -3,6 +3,7 @@ examples, so that a failing example replays (and shrinks) the same way."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -17,8 +18,12 @@ def examples(sqlite: int) -> int:
     """How many examples a fuzz test generates: ``sqlite`` on SQLite, a third of it on
     PostgreSQL, where every example's fresh database costs several times more. The app's code
     is the same on both; what only PostgreSQL refuses (string lengths, integer ranges, the
-    full-text index's limits) shows in the first few examples that reach it."""
-    return sqlite if not is_postgres() else max(sqlite // 3, 10)
+    full-text index's limits) shows in the first few examples that reach it.
+
+    FUZZ_SCALE=10 in the environment multiplies them, for a longer hunt than the suite's.
+    """
+    scale = max(int(os.environ.get("FUZZ_SCALE") or 1), 1)
+    return scale * (sqlite if not is_postgres() else max(sqlite // 3, 10))
 
 
 def empty_database(app, migrated_database: str) -> None:
