@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-postgres bench soak soak-sqlite lint format install chromium clean
+.PHONY: demo test test-postgres bench soak soak-sqlite audit lint format install chromium clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("tripcomms needs Python 3.11 or newer, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -55,6 +55,17 @@ soak: $(STAMP)
 ## The same, smaller, for the default deployment: one process with its sender, on SQLite.
 soak-sqlite: $(STAMP)
 	$(BIN)/python bench/soak.py --database sqlite
+
+## Check the dependencies a deployment installs (pyproject.toml's, with the postgres, redis and
+## deploy extras) for known vulnerabilities with pip-audit. It asks pypi.org's JSON API, or
+## api.osv.dev with AUDIT_SERVICE=osv; --strict fails on a package it could not check instead
+## of reporting "No known vulnerabilities found" without having looked.
+AUDIT_SERVICE ?= pypi
+audit: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'pip-audit>=2.7'
+	$(BIN)/python scripts/requirements.py > $(VENV)/requirements-audit.txt
+	$(BIN)/pip-audit --strict --progress-spinner off --vulnerability-service $(AUDIT_SERVICE) \
+		--requirement $(VENV)/requirements-audit.txt
 
 chromium:
 	@sh scripts/ensure-chromium.sh

@@ -26,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     load_config(app, config)
     register_extensions(app)
+    register_url_converters(app)
     register_blueprints(app)
     register_cli(app)
     register_request_handling(app)
@@ -55,6 +56,12 @@ def register_extensions(app: Flask) -> None:
         if user is None or not user.active or user.session_token != session_token:
             return None
         return user
+
+
+def register_url_converters(app: Flask) -> None:
+    from tripcomms import web
+
+    web.register_url_converters(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -43,7 +43,7 @@ def decode_csv(data: bytes, *, limit: int | None = None, field: str | None = Non
     """
     if not data or not data.strip():
         raise InvalidInput("that file is empty", field=field)
-    if b"\x00" in data[:65536]:
+    if b"\x00" in data:
         raise InvalidInput(
             "that file is not a CSV text file (it looks like a spreadsheet, picture or other "
             "binary file); in your spreadsheet choose Save As, CSV UTF-8",

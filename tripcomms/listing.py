@@ -21,6 +21,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select
 
 from tripcomms.extensions import db
+from tripcomms.web import db_int
 
 PER_PAGE = 25
 MAX_PER_PAGE = 100
@@ -58,8 +59,9 @@ def chosen_sort(
 
 
 def page_number(arg: str = "page") -> int:
-    """The page the ``arg`` request argument asks for: 1 unless it is a number above 1."""
-    return max(request.args.get(arg, 1, type=int) or 1, 1)
+    """The page the ``arg`` request argument asks for: 1 unless it is a number above 1 (and
+    one the database can take: a bigger one is the last page, or an empty one)."""
+    return max(request.args.get(arg, 1, type=db_int) or 1, 1)
 
 
 def sorted_by(query: Select, allowed: dict[str, Any], default: str) -> tuple[Select, Sort]:

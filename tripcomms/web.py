@@ -5,10 +5,39 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.routing import IntegerConverter
 
 from tripcomms.auth.models import Role
 from tripcomms.localtime import format_local
 from tripcomms.mobile import display_number, mask_number
+
+# Row ids, contacts' codes and page numbers are kept in (or compared with) 32-bit integer
+# columns. A bigger number from an address fails in the database (SQLite: "Python int too
+# large", PostgreSQL: "integer out of range"), so it never gets that far.
+MAX_INT = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in a route is an id or a code: at most MAX_INT. A bigger number matches
+    no route, so the answer is 404, as for any id that does not exist."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_INT, signed=False):
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+def register_url_converters(app: Flask) -> None:
+    """Before any blueprint: a rule takes its converter when it is added."""
+    app.url_map.converters["int"] = IdConverter
+
+
+def db_int(text: str) -> int:
+    """``type=`` for ``request.args.get`` of an id, a code or a page number: the number, or a
+    ValueError (so the argument's default) unless it is 0 to MAX_INT in ASCII digits."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_INT:
+        raise ValueError(f"not a number from 0 to {MAX_INT}")
+    return int(text)
+
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [

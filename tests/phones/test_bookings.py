@@ -1,6 +1,6 @@
 """Booking phones ahead for a trip: clashes, the past, cancelling, availability."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -10,6 +10,7 @@ from tests.phones.conftest import count, future_local, last_event
 from tripcomms.audit.models import AuditEvent
 from tripcomms.errors import Conflict, InvalidInput
 from tripcomms.extensions import db
+from tripcomms.localtime import LONDON
 from tripcomms.phones import operations as ops
 from tripcomms.phones.models import Booking, BookingStatus, Phone, PhoneStatus
 from tripcomms.trips.models import Trip
@@ -177,6 +178,9 @@ def test_a_booking_in_the_past_is_refused(app, office_client, pool, factory):
         ),
         ({"count": "1", "ends_at": "LONG"}, "a booking is at most 31 days long"),
         ({"phones": ["999"]}, "one of the chosen phones no longer exists"),
+        # Ids beyond a 32-bit integer reached the database, which failed (500).
+        ({"phones": ["99999999999999999999"]}, "one or more data inputs could not be coerced"),
+        ({"phones": ["PHONE", "2147483648"]}, "one or more data inputs could not be coerced"),
     ],
 )
 def test_bad_booking_input(app, office_client, pool, museum, form, message):
@@ -281,6 +285,16 @@ def test_calendar_strip_shows_bookings_and_loans(app, office_client, pool, facto
     assert f"{museum['day']}: booked for Year 6 Museum" in page
     assert 'class="booked' in page
     assert office_client.get("/phones/calendar?from=nonsense").status_code == 200
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1999-12-31", "2100-01-01"])
+def test_calendar_from_a_day_beyond_its_range_shows_today(app, office_client, day):
+    """Four weeks either side of 9999-12-31 (or 0001-01-01) is past what a date holds: the
+    page failed with a 500."""
+    page = office_client.get(f"/phones/calendar?from={day}")
+    assert page.status_code == 200
+    today = datetime.now(LONDON).date()
+    assert f"from={(today + timedelta(days=28)).isoformat()}" in page.get_data(as_text=True)
 
 
 def test_operation_refuses_nonsense_periods(app, pool, museum):

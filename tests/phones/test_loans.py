@@ -185,6 +185,22 @@ def test_bad_due_times(app, office_client, pool, museum, due_at, message):
     assert count(app, Loan) == 0
 
 
+@pytest.mark.parametrize("field", ["phone_id", "holder_id"])
+@pytest.mark.parametrize("number", ["2147483648", "99999999999999999999", "-1"])
+def test_an_id_too_big_for_the_database_is_a_form_error(
+    app, office_client, pool, museum, field, number
+):
+    """A phone or holder id beyond a 32-bit integer reached the database, which failed (500).
+    No id is negative either."""
+    phone = pool.phone()
+    data = issue_form(phone, museum["leader"].id)
+    data[field] = number
+    response = office_client.post_form(f"/trips/{museum['id']}/phones/issue", data)
+    assert response.status_code == 200
+    assert "Invalid Choice: could not coerce" in response.get_data(as_text=True)
+    assert count(app, Loan) == 0
+
+
 def test_over_long_condition_notes(app, office_client, pool, museum):
     phone = pool.phone()
     page = office_client.post_form(

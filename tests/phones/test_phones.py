@@ -10,6 +10,7 @@ from tripcomms.errors import Conflict, InvalidInput
 from tripcomms.extensions import db
 from tripcomms.phones import operations as ops
 from tripcomms.phones.models import Phone, PhoneEvent, PhoneStatus
+from tripcomms.phones.queries import find_phone
 
 
 def phone_form(**overrides):
@@ -78,6 +79,19 @@ def test_over_long_fields_are_refused_by_the_operation_too(app):
                 ops.add_phone(FACTORY, **data)
             assert err.value.field == field
         assert db.session.scalar(select(Phone)) is None
+
+
+@pytest.mark.parametrize("label", ["Öko phone", "İ1"])
+def test_a_label_with_capitals_beyond_ascii_is_not_taken_twice(app, office_client, pool, label):
+    """SQLite's lower() changes ASCII letters only: the label was looked for as Python lowered
+    it, not found, and the insert failed on the unique label with a 500. The phone is found
+    by that label too."""
+    phone = pool.phone(label)
+    page = office_client.post_form("/phones/new", phone_form(label=label)).get_data(as_text=True)
+    assert "there is already a phone labelled" in page
+    assert count(app, Phone) == 1
+    with app.app_context():
+        assert find_phone(label).id == phone
 
 
 def test_label_and_number_are_unique(app, office_client, pool):

@@ -171,10 +171,9 @@ class Scenario:
         return [m.body for m in self.outbound(to_number=number) if m.status != Status.BLOCKED]
 
 
-@pytest.fixture
-def scenario(app, client, factory, monkeypatch):
-    """A trip in progress with number TRIP_NUMBER, a leader holding SCHOOL_PHONE, and a roster:
-    #1 Mary Jones and #2 Tom Jones for Sam Jones, #3 Ann Smith for Ella Smith."""
+def build_scenario(app, client, factory) -> Scenario:
+    """The rows of the ``scenario`` fixture's trip, on the app's (empty) database; endpoints
+    come from the Scenario's ``endpoints`` once a provider that reads them is registered."""
     leader = factory.user("leader", name="Liam Leader", personal_numbers=(mobile(900),))
     helper = factory.user("leader", name="Hana Helper")
     trip_id = factory.trip(leader, title="Science Museum", staff=(helper,))
@@ -190,12 +189,20 @@ def scenario(app, client, factory, monkeypatch):
             f"Ella,Smith,Year 5,Ann Smith,carer,{mobile(3)}",
         ]
     )
+    s.give_phone(SCHOOL_PHONE, leader, "Trip phone 1")
+    return s
+
+
+@pytest.fixture
+def scenario(app, client, factory, monkeypatch):
+    """A trip in progress with number TRIP_NUMBER, a leader holding SCHOOL_PHONE, and a roster:
+    #1 Mary Jones and #2 Tom Jones for Sam Jones, #3 Ann Smith for Ella Smith."""
+    s = build_scenario(app, client, factory)
 
     def provider(trip, at):
         return list(s.endpoints.values()) if trip.id == s.trip_id else []
 
     monkeypatch.setattr("tripcomms.relay.endpoints.PROVIDERS", [*PROVIDERS, provider])
-    s.give_phone(SCHOOL_PHONE, leader, "Trip phone 1")
     return s
 
 
@@ -205,6 +212,7 @@ __all__ = [
     "GatewayError",
     "LostAnswer",
     "Scenario",
+    "build_scenario",
     "e164",
     "scenario",
 ]

@@ -75,6 +75,17 @@ def test_two_templates_cannot_share_a_name(client, app, office):
     assert "there is already a template called &#39;Arrived&#39;" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("name", ["Été", "İ", "ÖFFNUNG"])
+def test_a_name_with_capitals_beyond_ascii_is_not_taken_twice(client, app, office, name):
+    """SQLite's lower() changes ASCII letters only: the name was looked for as Python lowered
+    it, not found, and the insert failed on the unique name with a 500."""
+    add(client, name, "Arrived safely")
+    response = add(client, name, "We have arrived")
+    assert response.status_code == 422
+    assert "there is already a template called" in response.get_data(as_text=True)
+    assert len(templates(app)) == 1
+
+
 def test_leaders_may_not_maintain_templates(client, factory):
     leader = factory.user("leader")
     client.login(leader.email)

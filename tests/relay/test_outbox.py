@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 
 from tests.relay.scenario import SCHOOL_PHONE, ErrorKind, FakeGateway, GatewayError, e164
 from tripcomms.extensions import db
+from tripcomms.relay.gateway import SendResult
 from tripcomms.relay.models import Kind, Message, OptOut, Status
 from tripcomms.relay.outbox import OutboxSender
 from tripcomms.types import utcnow
@@ -136,6 +137,30 @@ def test_unexpected_errors_put_the_message_back(scenario, app, quick):
     scenario.text(MARY, "hello")
     OutboxSender(app, gateway=Broken()).run_once()
     assert scenario.outbound(kind=Kind.FORWARD)[0].status == Status.PENDING
+
+
+def test_an_error_recording_one_result_leaves_the_rest_of_the_batch_recorded(scenario, app):
+    """A database error while recording one send (here Twilio's sid is already stored) left
+    the session unusable: putting that row back raised again, run_once failed, and the other
+    texts of the batch, already accepted by Twilio, stayed 'sending' until their lease ran
+    out and were then sent a second time."""
+    taken = "SM" + "d" * 32
+    scenario.text(SCHOOL_PHONE, "ALL hello", sid=taken)
+
+    class ClashingSid(FakeGateway):
+        def send(self, to, from_, body, status_callback):
+            result = super().send(to, from_, body, status_callback)
+            return SendResult(taken, result.status) if to == e164(3) else result
+
+    gateway = ClashingSid()
+    assert OutboxSender(app, gateway=gateway).run_once() == 4  # three parents and the receipt
+    assert len(gateway.sent) == 4
+    rows = {m.to_number: m for m in scenario.outbound()}
+    for number in (e164(1), e164(2), SCHOOL_PHONE):
+        assert rows[number].status == Status.QUEUED
+        assert rows[number].twilio_sid.startswith("SM0")
+    assert rows[e164(3)].status == Status.PENDING
+    assert rows[e164(3)].error_message == "Twilio's answer was claimed by another message"
 
 
 def test_two_senders_never_send_the_same_row(scenario, app):

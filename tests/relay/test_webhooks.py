@@ -9,6 +9,7 @@ from tests.relay.scenario import SCHOOL_PHONE, TRIP_NUMBER, e164
 from tripcomms.audit.models import AuditEvent
 from tripcomms.extensions import db
 from tripcomms.relay.models import DeliveryEvent, Kind, Message, Status
+from tripcomms.relay.webhooks import MAX_INBOUND_BODY
 
 MARY = e164(1)
 
@@ -167,6 +168,36 @@ def test_failed_callback_keeps_its_error_code(scenario):
 
 
 @pytest.mark.parametrize(
+    "written", ["18401708077435846655", "2147483648", "-30003", "1e5", "\u0663", "abc", "9" * 5000]
+)
+def test_a_callback_whose_error_code_is_not_a_plain_code_is_kept_without_it(scenario, app, written):
+    """An ErrorCode beyond a 32-bit integer failed the insert (500 on both databases) and the
+    callback was lost; now it is kept, and applied, without the code. Negative codes and
+    digits of other scripts are not codes either."""
+    scenario.text(SCHOOL_PHONE, "#1 hello")
+    scenario.send_all()
+    reply = scenario.outbound(kind=Kind.TO_CONTACT)[0]
+    response = scenario.post(
+        "/twilio/status",
+        {"MessageSid": reply.twilio_sid, "MessageStatus": "undelivered", "ErrorCode": written},
+    )
+    assert response.status_code == 204
+    reply = scenario.outbound(kind=Kind.TO_CONTACT)[0]
+    assert (reply.status, reply.error_code) == (Status.UNDELIVERED, None)
+    with app.app_context():
+        event = db.session.scalar(select(DeliveryEvent))
+        assert (event.status, event.error_code, event.applied) == ("undelivered", None, True)
+
+
+def test_the_largest_error_code_that_fits_is_kept(scenario):
+    scenario.text(SCHOOL_PHONE, "#1 hello")
+    scenario.send_all()
+    reply = scenario.outbound(kind=Kind.TO_CONTACT)[0]
+    scenario.status(reply.twilio_sid, "failed", 2**31 - 1)
+    assert scenario.outbound(kind=Kind.TO_CONTACT)[0].error_code == 2**31 - 1
+
+
+@pytest.mark.parametrize(
     "data",
     [
         {"From": MARY, "To": TRIP_NUMBER, "Body": "no sid"},
@@ -188,6 +219,42 @@ def test_odd_fields_are_stored_not_refused(scenario, app):
     }
     assert scenario.post("/twilio/sms", data).status_code == 200
     assert scenario.inbound()[0].body == "nul\ufffdbyte"
+
+
+def test_a_long_text_from_a_parent_is_stored_whole(scenario):
+    """Bodies were cut to 20,000 characters before they were stored: the rest of what the
+    parent sent was lost, and the "too long" reply gave the wrong length."""
+    body = "".join(f"word{i} " for i in range(5000))  # 48,890 characters
+    scenario.text(MARY, body)
+    (stored,) = scenario.inbound()
+    assert stored.body == body
+    assert (stored.needs_review, stored.note) == (True, "too long to relay")
+    (reply,) = scenario.outbound(kind=Kind.KEYWORD_REPLY)
+    assert f"({len(body):,} characters;" in reply.body
+
+
+def test_a_body_of_100000_characters_all_different_words_is_stored_whole(scenario):
+    """The longest body kept whole, in the words that make PostgreSQL's full-text index of it
+    biggest: 50,000 one-letter words, every one different."""
+    letters = [chr(c) for c in [*range(0x4E00, 0xA000), *range(0xAC00, 0xD7A4)]]
+    letters += [chr(c) for c in range(0x20000, 0x20000 + 50_000 - len(letters))]
+    body = " ".join(letters) + " "
+    assert len(body) == MAX_INBOUND_BODY
+    scenario.text(MARY, body)
+    (stored,) = scenario.inbound()
+    assert stored.body == body
+    assert "characters kept" not in stored.note
+
+
+def test_a_body_beyond_the_limit_keeps_its_first_part_and_says_so(scenario):
+    body = "x" * (MAX_INBOUND_BODY + 12_345)
+    scenario.text(e164(777), body)  # a stranger: not relayed, waits for the office anyway
+    (stored,) = scenario.inbound()
+    assert stored.body == body[:MAX_INBOUND_BODY]
+    assert stored.needs_review
+    assert stored.note == (
+        "unknown number; not relayed; only the first 100,000 of 112,345 characters kept"
+    )
 
 
 def test_webhooks_need_no_csrf_token_or_login(app, scenario):

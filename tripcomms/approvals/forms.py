@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from tripcomms.approvals.models import REASON_MAX
+from tripcomms.forms import Form, row_id
 
 # Typed as London wall-clock time; the browser shows its own date and time picker.
 LOCAL_TIME = {"type": "datetime-local"}
 
 
-class RequestForm(FlaskForm):
-    number = SelectField("Phone", coerce=int)
+class RequestForm(Form):
+    number = SelectField("Phone", coerce=row_id)
     reason = TextAreaField(
         "Why a school phone will not do",
         validators=[Length(max=REASON_MAX)],
@@ -29,7 +29,7 @@ class RequestForm(FlaskForm):
     send = SubmitField("Ask the Headteacher")
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(Form):
     conditions = StringField(
         "Conditions (optional)",
         validators=[Length(max=REASON_MAX)],
@@ -37,7 +37,7 @@ class ApproveForm(FlaskForm):
     )
 
 
-class DenyForm(FlaskForm):
+class DenyForm(Form):
     reason = StringField(
         "Why not",
         validators=[Length(max=REASON_MAX)],
@@ -45,7 +45,7 @@ class DenyForm(FlaskForm):
     )
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(Form):
     reason = StringField(
         "Why it is withdrawn",
         validators=[Length(max=REASON_MAX)],
@@ -53,7 +53,7 @@ class RevokeForm(FlaskForm):
     )
 
 
-class ReportForm(FlaskForm):
+class ReportForm(Form):
     """The report's date range: a GET form, so no CSRF token."""
 
     class Meta:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SearchField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
+from tripcomms.forms import Form
 from tripcomms.localtime import format_local
 from tripcomms.relay.models import Status
 
@@ -39,7 +39,7 @@ def _in_range(form, field) -> None:
         raise ValidationError(f"choose a date from {FIRST_DAY:%Y} to {LAST_DAY:%Y}")
 
 
-class GetForm(FlaskForm):
+class GetForm(Form):
     class Meta:
         csrf = False
 

@@ -61,6 +61,7 @@ from tripcomms.safeguarding.queries import (
 from tripcomms.safeguarding.responses import describe_wait, reply_times, target, waiting_texts
 from tripcomms.trips.models import Trip
 from tripcomms.types import utcnow
+from tripcomms.web import db_int
 
 bp = Blueprint("audit", __name__)
 
@@ -73,7 +74,7 @@ def _user() -> User:
 
 
 def _page() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
+    return min(max(request.args.get("page", 1, type=db_int) or 1, 1), MAX_PAGE)
 
 
 # --- The log ---------------------------------------------------------------------------------

@@ -1,22 +1,21 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from tripcomms.auth.models import ROLE_LABELS
-from tripcomms.forms import MultiCheckboxField
+from tripcomms.forms import Form, MultiCheckboxField
 
 ROLE_CHOICES = [SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     email = EmailField("Email (used to sign in)", validators=[DataRequired(), Length(max=254)])
     roles = MultiCheckboxField("Roles", choices=ROLE_CHOICES)
@@ -34,10 +33,10 @@ class NewUserForm(UserForm):
     password = PasswordField("First password", validators=[DataRequired(), Length(max=200)])
 
 
-class PasswordResetForm(FlaskForm):
+class PasswordResetForm(Form):
     password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])
     password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
@@ -14,7 +13,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from tripcomms.forms import MultiCheckboxField
+from tripcomms.forms import Form, MultiCheckboxField, row_id
 from tripcomms.phones.models import PhoneStatus, ReturnCondition
 from tripcomms.phones.operations import (
     LABEL_MAX,
@@ -41,7 +40,7 @@ CONDITION_LABELS = {
 }
 
 
-class PhoneForm(FlaskForm):
+class PhoneForm(Form):
     label = StringField(
         "Label",
         validators=[DataRequired(), Length(max=LABEL_MAX)],
@@ -56,18 +55,18 @@ class PhoneForm(FlaskForm):
     notes = TextAreaField("Notes (optional)", validators=[Length(max=NOTES_MAX)])
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     status = SelectField(
         "New status", choices=[SelectChoice(s.value, STATUS_LABELS[s]) for s in MANUAL_STATUSES]
     )
     note = StringField("Note (optional)", validators=[Length(max=SHORT_NOTE_MAX)])
 
 
-class RetireForm(FlaskForm):
+class RetireForm(Form):
     note = StringField("Why it is retired (optional)", validators=[Length(max=SHORT_NOTE_MAX)])
 
 
-class ImportForm(FlaskForm):
+class ImportForm(Form):
     file = FileField(
         "Phones file (CSV)",
         validators=[FileRequired("choose a CSV file")],
@@ -76,19 +75,19 @@ class ImportForm(FlaskForm):
     )
 
 
-class BookingForm(FlaskForm):
+class BookingForm(Form):
     count = IntegerField(
         "How many phones (any that are free)",
         validators=[Optional(), NumberRange(min=1, max=MOST_PHONES_PER_BOOKING)],
     )
-    phones = MultiCheckboxField("Or choose phones", coerce=int, validate_choice=False)
+    phones = MultiCheckboxField("Or choose phones", coerce=row_id, validate_choice=False)
     starts_at = StringField("From", validators=[Length(max=20)], render_kw=LOCAL_TIME)
     ends_at = StringField("Until", validators=[Length(max=20)], render_kw=LOCAL_TIME)
 
 
-class IssueForm(FlaskForm):
-    phone_id = SelectField("Phone", coerce=int, validate_choice=False)
-    holder_id = SelectField("Issued to", coerce=int, validate_choice=False)
+class IssueForm(Form):
+    phone_id = SelectField("Phone", coerce=row_id, validate_choice=False)
+    holder_id = SelectField("Issued to", coerce=row_id, validate_choice=False)
     due_at = StringField(
         "Due back",
         validators=[Length(max=20)],
@@ -102,7 +101,7 @@ class IssueForm(FlaskForm):
     )
 
 
-class ReturnForm(FlaskForm):
+class ReturnForm(Form):
     condition = RadioField(
         "Condition",
         choices=[SelectChoice(c.value, label) for c, label in CONDITION_LABELS.items()],
@@ -113,7 +112,7 @@ class ReturnForm(FlaskForm):
     notes = TextAreaField("Notes (optional)", validators=[Length(max=SHORT_NOTE_MAX)])
 
 
-class PeriodForm(FlaskForm):
+class PeriodForm(Form):
     """The phone list's availability filter: a GET form, so no CSRF token."""
 
     class Meta:

@@ -89,7 +89,7 @@ def _clean_notes(value: str | None, field: str, limit: int) -> str:
 
 
 def _check_label_free(label: str, phone: Phone | None) -> None:
-    query = select(Phone.id).where(func.lower(Phone.label) == label.lower())
+    query = select(Phone.id).where(func.lower(Phone.label) == func.lower(label))
     if phone is not None:
         query = query.where(Phone.id != phone.id)
     if db.session.scalar(query) is not None:

@@ -82,7 +82,7 @@ def find_phone(label_or_number: str) -> Phone:
     wanted = (label_or_number or "").strip()
     if not wanted:
         raise NotFound("name a phone by its label or its number")
-    phone = db.session.scalar(select(Phone).where(func.lower(Phone.label) == wanted.lower()))
+    phone = db.session.scalar(select(Phone).where(func.lower(Phone.label) == func.lower(wanted)))
     if phone is not None:
         return phone
     try:

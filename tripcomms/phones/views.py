@@ -68,6 +68,9 @@ from tripcomms.types import utcnow
 bp = Blueprint("phones", __name__)
 
 CALENDAR_DAYS = 28
+# The days the calendar shows: any school's records, and never near the ends of what a date
+# can hold (the page works out four weeks either side).
+CALENDAR_FIRST_DAY, CALENDAR_LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
 @bp.app_template_filter("period")
@@ -215,6 +218,8 @@ def phone_calendar():
     try:
         first = date.fromisoformat(request.args.get("from", ""))
     except ValueError:
+        first = today
+    if not CALENDAR_FIRST_DAY <= first <= CALENDAR_LAST_DAY:
         first = today
     page = listing(
         select(Phone).where(Phone.status != PhoneStatus.RETIRED),

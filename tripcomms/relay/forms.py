@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import secrets
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
+
+from tripcomms.forms import Form
 
 
 def new_form_key() -> str:
@@ -17,21 +18,21 @@ def new_form_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-class ComposeForm(FlaskForm):
+class ComposeForm(Form):
     body = TextAreaField("Your message")
     request_key = HiddenField()
 
 
-class BroadcastForm(FlaskForm):
+class BroadcastForm(Form):
     body = TextAreaField("Message to every parent and carer on the trip")
 
 
-class ConfirmBroadcastForm(FlaskForm):
+class ConfirmBroadcastForm(Form):
     body = HiddenField()
     request_key = HiddenField()
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(Form):
     name = StringField("Name", description='What staff pick from the list, e.g. "Coach delayed".')
     body = TextAreaField(
         "Text",

@@ -50,6 +50,7 @@ from tripcomms.trips.access import trip_or_404
 from tripcomms.trips.models import Trip
 from tripcomms.trips.panels import trip_panel
 from tripcomms.types import utcnow
+from tripcomms.web import db_int
 
 bp = Blueprint("inbox", __name__)
 bp.add_app_template_filter(iso, "iso")
@@ -90,7 +91,7 @@ def _poll_ms() -> int:
 
 def _template_choice() -> str | None:
     """The body of the template picked with ?template=ID (the no-JavaScript way)."""
-    template_id = request.args.get("template", type=int)
+    template_id = request.args.get("template", type=db_int)
     if template_id is None:
         return None
     template = db.session.get(MessageTemplate, template_id)
@@ -186,7 +187,7 @@ def index_json(trip_id: int):
 def open_thread(trip_id: int):
     """The "Text a parent" picker: go to that parent's thread."""
     trip = _trip(trip_id)
-    code = request.args.get("code", type=int)
+    code = request.args.get("code", type=db_int)
     if code is None:
         return redirect(url_for("inbox.index", trip_id=trip.id), code=303)
     person = _person(trip, code)
@@ -311,7 +312,7 @@ def mark_read(trip_id: int, code: int):
     "moved": bool}. CSRF comes in the X-CSRFToken header."""
     trip = _trip(trip_id)
     person = _person(trip, code)
-    up_to = request.form.get("up_to", type=int)
+    up_to = request.form.get("up_to", type=db_int)
     if up_to is None:
         abort(400)
     moved = False

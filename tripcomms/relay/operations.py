@@ -413,6 +413,8 @@ class Inbound:
     to_number: str
     body: str
     media_types: tuple[str, ...] = ()
+    # How many characters the body had as sent, when only the first part of it is in ``body``.
+    sent_length: int | None = None
 
 
 @lru_cache(maxsize=4096)
@@ -477,6 +479,11 @@ def handle_inbound(inbound: Inbound, at: datetime | None = None) -> Message:
             note_personal_use(endpoints, message, caused)
     if message.num_media:
         message.flagged = "media"
+    if inbound.sent_length is not None and inbound.sent_length > len(inbound.body):
+        # Nothing a phone sends is this long; keep what fits and say what is missing.
+        message.needs_review = True
+        cut = f"only the first {len(inbound.body):,} of {inbound.sent_length:,} characters kept"
+        message.note = (f"{message.note}; {cut}" if message.note else cut)[:300]
     _write(message, caused)
     record(
         TWILIO,
@@ -1155,7 +1162,7 @@ def _template_fields(name: str, body: str, template: MessageTemplate | None) -> 
             f"the name is {len(name)} characters; the limit is {TEMPLATE_NAME_MAX}", field="name"
         )
     clash = db.session.scalar(
-        select(MessageTemplate).where(func.lower(MessageTemplate.name) == name.lower())
+        select(MessageTemplate).where(func.lower(MessageTemplate.name) == func.lower(name))
     )
     if clash is not None and clash is not template:
         raise Conflict(f"there is already a template called {clash.name!r}", field="name")

@@ -181,10 +181,13 @@ class OutboxSender:
                     except GatewayError as err:
                         self._record_failure(item, err)
                     except Exception:
-                        # A bug or an unexpected library error: the row goes back to pending
-                        # (with backoff) rather than being lost in "sending". The request may
-                        # have gone, so the next attempt looks for it first.
+                        # A bug, an unexpected library error or a database error while
+                        # recording: the row goes back to pending (with backoff) rather than
+                        # being lost in "sending". The rollback first, as a failed flush leaves
+                        # the session unusable until then, and the rest of the batch with it.
+                        # The request may have gone, so the next attempt looks for it first.
                         log.exception("sending message %s failed unexpectedly", item.id)
+                        db.session.rollback()
                         self._record_failure(
                             item,
                             GatewayError(

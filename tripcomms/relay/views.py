@@ -17,7 +17,7 @@ from tripcomms.auth.access import role_required
 from tripcomms.auth.models import Role, User
 from tripcomms.errors import DomainError
 from tripcomms.extensions import db
-from tripcomms.forms import carry_out
+from tripcomms.forms import Form, carry_out
 from tripcomms.listing import paged, sorted_by
 from tripcomms.main import home_section
 from tripcomms.relay import numbers
@@ -32,7 +32,7 @@ from tripcomms.types import utcnow
 bp = Blueprint("relay", __name__)
 
 
-class NumberForm(FlaskForm):
+class NumberForm(Form):
     number = StringField("Twilio number", validators=[DataRequired(), Length(max=40)])
 
 

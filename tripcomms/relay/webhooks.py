@@ -27,6 +27,12 @@ limiter.exempt(bp)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_MEDIA = 20
+# The longest Body kept whole, in characters. Twilio sends at most 1,600; this is far beyond
+# that, and the most any body this long can give PostgreSQL's full-text index (about 600 kB of
+# tsvector, from 50,000 one-letter words all different) is well inside its 1 MB limit.
+MAX_INBOUND_BODY = 100_000
+# The largest error code kept: the columns are 32-bit integers (Twilio's codes have 5 digits).
+MAX_ERROR_CODE = 2**31 - 1
 
 
 def _signed_url() -> str:
@@ -86,6 +92,16 @@ def _clean(value: str | None, limit: int) -> str:
     return (value or "").replace("\x00", "\ufffd")[:limit]
 
 
+def _error_code(value: str | None) -> int | None:
+    """A status callback's ErrorCode, or None when it is absent, zero, or not a code that
+    fits the database's integer columns (written in ASCII digits, at most 2**31 - 1)."""
+    text = (value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    code = int(text)
+    return code if 0 < code <= MAX_ERROR_CODE else None
+
+
 def twiml() -> Response:
     return Response(EMPTY_TWIML, mimetype="text/xml")
 
@@ -103,12 +119,14 @@ def sms():
     media = tuple(
         _clean(request.form.get(f"MediaContentType{i}"), 100) or "unknown" for i in range(count)
     )
+    body = request.form.get("Body") or ""
     inbound = ops.Inbound(
         sid=sid,
         from_number=_clean(request.form.get("From"), 40),
         to_number=_clean(request.form.get("To"), 40),
-        body=_clean(request.form.get("Body"), 20_000),
+        body=_clean(body, MAX_INBOUND_BODY),
         media_types=media,
+        sent_length=len(body),
     )
     try:
         ops.handle_inbound(inbound)
@@ -132,10 +150,6 @@ def status():
     state = _clean(request.form.get("MessageStatus"), 16).lower()
     if not sid or len(sid) > 64 or not state:
         abort(400)
-    try:
-        error_code = int(request.form.get("ErrorCode") or 0) or None
-    except ValueError:
-        error_code = None
-    ops.record_status(sid, state, error_code)
+    ops.record_status(sid, state, _error_code(request.form.get("ErrorCode")))
     db.session.commit()
     return Response(status=204)

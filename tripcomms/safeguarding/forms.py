@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import SearchField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from tripcomms.audit.forms import choices
+from tripcomms.forms import Form
 from tripcomms.safeguarding.models import CATEGORY_LABELS, MAX_TEXT, OUTCOME_LABELS
 
 
-class ConcernForm(FlaskForm):
+class ConcernForm(Form):
     category = SelectField(
         "What kind of concern is it?",
         choices=choices(
@@ -25,7 +25,7 @@ class ConcernForm(FlaskForm):
     )
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField(
         "Why",
         validators=[DataRequired(message="say why, in a few words"), Length(max=MAX_TEXT)],
@@ -40,7 +40,7 @@ class CloseForm(ReasonForm):
     )
 
 
-class SubjectAccessForm(FlaskForm):
+class SubjectAccessForm(Form):
     class Meta:
         csrf = False
 

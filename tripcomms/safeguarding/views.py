@@ -47,6 +47,7 @@ from tripcomms.safeguarding.responses import target, waiting_texts
 from tripcomms.trips.models import Contact, Trip, TripContact
 from tripcomms.trips.panels import trip_panel
 from tripcomms.types import utcnow
+from tripcomms.web import db_int
 
 bp = Blueprint("safeguarding", __name__)
 
@@ -70,12 +71,12 @@ def _concern_or_404(concern_id: int) -> Concern:
 def _subject(user: User) -> dict[str, Any]:
     """What the concern is about, from the address: a message, or a trip and a contact.
     404 when the user may not see it, as if it did not exist."""
-    message_id = request.args.get("message", type=int)
+    message_id = request.args.get("message", type=db_int)
     if message_id is not None:
         message = message_or_404(user, message_id)
         return {"message": message, "trip": message.trip, "contact": message.contact}
-    trip_id = request.args.get("trip", type=int)
-    contact_id = request.args.get("contact", type=int)
+    trip_id = request.args.get("trip", type=db_int)
+    contact_id = request.args.get("contact", type=db_int)
     if trip_id is None or contact_id is None:
         abort(404)
     trip = log_trip_or_404(user, trip_id)

@@ -32,6 +32,7 @@ from wtforms import BooleanField, SelectField, TextAreaField
 
 from tripcomms.errors import InvalidInput
 from tripcomms.extensions import db
+from tripcomms.forms import Form
 from tripcomms.localtime import to_local
 from tripcomms.mobile import display_number, mask_number, normalise_number
 from tripcomms.simulator.records import HandsetText, SimulatorError
@@ -201,7 +202,7 @@ def _belongs(handset: Handset, trip) -> bool:
 # --- Pages ------------------------------------------------------------------------------------
 
 
-class HandsetForm(FlaskForm):
+class HandsetForm(Form):
     to = SelectField("To")
     body = TextAreaField("Message")
     photo = BooleanField("Attach a photo (tripcomms never fetches or passes it on)")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
 from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
@@ -9,7 +8,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from tripcomms.auth.models import Role, User, UserRole
 from tripcomms.extensions import db
-from tripcomms.forms import MultiCheckboxField
+from tripcomms.forms import Form, MultiCheckboxField
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
 
@@ -26,7 +25,7 @@ def staff_choices() -> list[SelectChoice]:
     return [SelectChoice(str(u.id), u.name) for u in users]
 
 
-class TripForm(FlaskForm):
+class TripForm(Form):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     destination = StringField("Destination", validators=[Optional(), Length(max=200)])
     starts_at = DateTimeLocalField(
@@ -46,11 +45,11 @@ class TripForm(FlaskForm):
         self.staff_ids.choices = choices
 
 
-class CancelTripForm(FlaskForm):
+class CancelTripForm(Form):
     reason = StringField("Why is the trip cancelled?", validators=[DataRequired(), Length(max=500)])
 
 
-class RosterUploadForm(FlaskForm):
+class RosterUploadForm(Form):
     roster = FileField(
         "Roster file (CSV)",
         validators=[FileRequired("Choose the roster file to upload")],
