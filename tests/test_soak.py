@@ -80,8 +80,10 @@ def test_the_soak_loses_nothing_and_duplicates_only_what_the_kill_explains(soak_
     kill = figures["kill"]
     assert kill["exit"] == -9 and kill["restarted_pid"] not in (0, kill["killed_pid"])
     assert kill["held_by_killed"] > 0
-    assert kill["recovered_after_lease"] == kill["held_by_killed"]
+    assert kill["recovered_after_lease"] + kill["found_at_twilio"] == kill["held_by_killed"]
     duplicates = figures["duplicates"]
-    assert duplicates["unexplained"] == 0
-    assert duplicates["extra_deliveries"] <= kill["held_by_killed"]
+    # The outbox looks at Twilio before sending a reclaimed row again: the texts the killed
+    # sender handed over before it died are found there, not sent twice.
+    assert duplicates["extra_deliveries"] == 0
+    assert duplicates["accepted_but_unrecorded"] == 0
     assert figures["audit"].startswith("audit chain OK")
