@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -209,6 +210,21 @@ def seed_trip(app: Flask, pupils: int, contacts_per_pupil: int = 2, phones: int 
         db.engine.dispose()
     parents = [normalise_number(mobile(n)) for n in range(pupils * contacts_per_pupil)]
     return Seeded(trip_id, leader_id, TRIP_NUMBER, numbers, parents)
+
+
+def stored_inbound() -> tuple[Counter, dict[str, int]]:
+    """What the database holds of the texts posted in (in an app context): how many times each
+    MessageSid is stored, and how many inbound texts of each kind."""
+    from tripcomms.relay.models import Direction, Message
+
+    inbound = Message.direction == Direction.IN
+    by_sid = db.session.execute(
+        sa.select(Message.twilio_sid, sa.func.count()).where(inbound).group_by(Message.twilio_sid)
+    )
+    by_kind = db.session.execute(
+        sa.select(Message.kind, sa.func.count()).where(inbound).group_by(Message.kind)
+    )
+    return Counter(dict(by_sid.all())), dict(by_kind.all())
 
 
 # --- Serving ----------------------------------------------------------------------------------

@@ -96,6 +96,7 @@ from common import (
     seed_trip,
     sqlite_url,
     stop_process,
+    stored_inbound,
     wait_for_port,
 )
 from sqlalchemy import create_engine, func, select, text
@@ -749,22 +750,7 @@ def check(opts: Options, run: Run, app) -> tuple[dict[str, Any], list[str]]:
     answers = Counter(str(t.status) if t.status else "no answer" for t in run.texts)
     latencies = [t.latency for t in run.texts if t.status == 200]
     with app.app_context():
-        stored = Counter(
-            dict(
-                db.session.execute(
-                    select(Message.twilio_sid, func.count())
-                    .where(Message.direction == Direction.IN)
-                    .group_by(Message.twilio_sid)
-                ).all()
-            )
-        )
-        inbound_kinds = dict(
-            db.session.execute(
-                select(Message.kind, func.count())
-                .where(Message.direction == Direction.IN)
-                .group_by(Message.kind)
-            ).all()
-        )
+        stored, inbound_kinds = stored_inbound()
         forwards_per_text = Counter(
             n
             for (n,) in db.session.execute(

@@ -54,6 +54,7 @@ from common import (
     quiet_app,
     seed_trip,
     sqlite_url,
+    stored_inbound,
     verdict,
 )
 from sqlalchemy import func, select
@@ -61,7 +62,7 @@ from twilio.request_validator import RequestValidator
 
 from tripcomms.audit.operations import verify_chain
 from tripcomms.extensions import db
-from tripcomms.relay.models import Direction, Kind, Message
+from tripcomms.relay.models import Kind, Message
 
 RATIO_TARGET = 0.25
 P99_TARGET = 0.100
@@ -170,22 +171,7 @@ def check_tripcomms(app, target: Target, phones: int) -> list[str]:
     if any(n > 1 for n in posted.values()):
         problems.append("a MessageSid was posted twice (the load generator's fault)")
     with app.app_context():
-        stored = Counter(
-            dict(
-                db.session.execute(
-                    select(Message.twilio_sid, func.count())
-                    .where(Message.direction == Direction.IN)
-                    .group_by(Message.twilio_sid)
-                ).all()
-            )
-        )
-        kinds = dict(
-            db.session.execute(
-                select(Message.kind, func.count())
-                .where(Message.direction == Direction.IN)
-                .group_by(Message.kind)
-            ).all()
-        )
+        stored, kinds = stored_inbound()
         forwards = db.session.scalar(
             select(func.count()).select_from(Message).where(Message.kind == Kind.FORWARD)
         )

@@ -89,6 +89,35 @@ def _sent_on(message: SimMessage, name: str, day: date) -> bool:
     return sent == day
 
 
+def _list_page(
+    path: str,
+    key: str,
+    items: list[dict[str, Any]],
+    query: Mapping[str, str],
+    page: int,
+    page_size: int,
+    more: bool,
+) -> dict[str, Any]:
+    """One page of a Twilio list resource: ``items`` under ``key``, and the paging fields with
+    their URIs (``query`` is the filter the list was asked with)."""
+    start = page * page_size
+
+    def page_uri(number: int) -> str:
+        return f"{path}?{urlencode({**query, 'PageSize': page_size, 'Page': number})}"
+
+    return {
+        "end": start + max(len(items) - 1, 0),
+        "first_page_uri": page_uri(0),
+        key: items,
+        "next_page_uri": page_uri(page + 1) if more else None,
+        "page": page,
+        "page_size": page_size,
+        "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+        "start": start,
+        "uri": page_uri(page),
+    }
+
+
 class Simulator:
     """A local stand-in for one Twilio account, driven over HTTP by the real twilio library.
 
@@ -369,21 +398,7 @@ class Simulator:
             items = [message_json(m, account_sid) for m in matching[start : start + page_size]]
             more = start + page_size < len(matching)
         path = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
-
-        def page_uri(number: int) -> str:
-            return f"{path}?{urlencode({**used, 'PageSize': page_size, 'Page': number})}"
-
-        return {
-            "end": start + max(len(items) - 1, 0),
-            "first_page_uri": page_uri(0),
-            "messages": items,
-            "next_page_uri": page_uri(page + 1) if more else None,
-            "page": page,
-            "page_size": page_size,
-            "previous_page_uri": page_uri(page - 1) if page > 0 else None,
-            "start": start,
-            "uri": page_uri(page),
-        }
+        return _list_page(path, "messages", items, used, page, page_size, more)
 
     def list_numbers(self, page: int, page_size: int, phone_number: str | None) -> dict[str, Any]:
         """IncomingPhoneNumbers read: one page in Twilio's list shape, oldest number first."""
@@ -400,22 +415,8 @@ class Simulator:
             items = [number_json(n, account_sid) for n in matching[start : start + page_size]]
             more = start + page_size < len(matching)
         path = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers.json"
-
-        def page_uri(number: int) -> str:
-            query = {"PhoneNumber": phone_number} if phone_number else {}
-            return f"{path}?{urlencode({**query, 'PageSize': page_size, 'Page': number})}"
-
-        return {
-            "end": start + max(len(items) - 1, 0),
-            "first_page_uri": page_uri(0),
-            "incoming_phone_numbers": items,
-            "next_page_uri": page_uri(page + 1) if more else None,
-            "page": page,
-            "page_size": page_size,
-            "previous_page_uri": page_uri(page - 1) if page > 0 else None,
-            "start": start,
-            "uri": page_uri(page),
-        }
+        query = {"PhoneNumber": phone_number} if phone_number else {}
+        return _list_page(path, "incoming_phone_numbers", items, query, page, page_size, more)
 
     def fetch_number(self, sid: str) -> dict[str, Any]:
         """IncomingPhoneNumber fetch. Raises ApiError 20404 when there is none."""
