@@ -14,6 +14,8 @@ from typing import Any
 import click
 from flask import Flask
 
+from tripcomms.sqlite_writes import QueuedWriterConnection, is_sqlite_file
+
 
 class ConfigError(click.ClickException):
     """A setting is missing or wrong; start-up stops with a one-line message.
@@ -83,6 +85,9 @@ class DefaultConfig:
     MAX_CONTENT_LENGTH = 10 * 1024 * 1024
     WTF_CSRF_TIME_LIMIT = None  # a form left open on a phone all afternoon still submits
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+    # SQLite file databases: writers wait in line on a lock file beside the database instead
+    # of polling in SQLite's busy handler (tripcomms.sqlite_writes).
+    SQLITE_QUEUE_WRITERS = True
     RATELIMIT_HEADERS_ENABLED = False
 
 
@@ -121,6 +126,11 @@ def _derive(app: Flask) -> None:
     if not cfg.get("DATABASE_URL"):
         cfg["DATABASE_URL"] = "sqlite:///" + f"{app.instance_path}/tripcomms.sqlite"
     cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    if cfg["SQLITE_QUEUE_WRITERS"] and is_sqlite_file(cfg["DATABASE_URL"]):
+        options = cfg["SQLALCHEMY_ENGINE_OPTIONS"] = dict(cfg["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["connect_args"] = {"factory": QueuedWriterConnection} | options.get(
+            "connect_args", {}
+        )
     cfg["PUBLIC_BASE_URL"] = str(cfg["PUBLIC_BASE_URL"]).rstrip("/")
     cfg["SESSION_COOKIE_SECURE"] = cfg["PUBLIC_BASE_URL"].startswith("https://")
     cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]

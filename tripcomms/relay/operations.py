@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import Insert, Select, and_, bindparam, delete, exists, func, insert, select
@@ -511,6 +512,24 @@ def _insert_message() -> Insert:
     return insert(table).returning(table.c.id)
 
 
+@cache
+def _message_defaults() -> tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]:
+    """For each column of messages but the id: its key, and its default as a callable (called
+    with no context, as a flush would) or a constant."""
+    columns = []
+    for column in Message.__table__.columns:
+        if column.key == "id":
+            continue
+        default = column.default
+        if default is None:
+            columns.append((column.key, None, None))
+        elif default.is_callable:
+            columns.append((column.key, default.arg, None))
+        else:
+            columns.append((column.key, None, default.arg))
+    return tuple(columns)
+
+
 def _write(inbound: Message, caused: list[Message]) -> None:
     """Write the inbound text and the messages it caused: a flush, or the same rows with
     plain INSERTs when they are all the session has to write.
@@ -520,6 +539,11 @@ def _write(inbound: Message, caused: list[Message]) -> None:
     inserted from the object's own values (its defaults filled in first, exactly as a flush
     would), and the object is then attached to the session as a persistent, loaded row. Any
     other change waiting in the session (an opt-out, an approval's first use) means a flush.
+
+    On SQLite the first INSERT takes the database's write lock, which every other worker's
+    write then waits for until the commit; so each row's values are made ready before its
+    INSERT, straight in the object's state (it is new, so there is no history to keep), and
+    the objects are attached after the last INSERT.
     """
     session = db.session
     pending = [inbound, *caused]
@@ -532,26 +556,25 @@ def _write(inbound: Message, caused: list[Message]) -> None:
     ):
         session.flush()
         return
-    table = Message.__table__
-    connection = session.connection()
+    defaults = _message_defaults()
     for message in pending:
         state = message.__dict__
-        for column in table.columns:
-            if column.key not in state and column.key != "id":
-                default = column.default
-                value = None
-                if default is not None:
-                    value = default.arg(None) if default.is_callable else default.arg
-                setattr(message, column.key, value)
+        for key, make, constant in defaults:
+            if key not in state:
+                state[key] = make(None) if make is not None else constant
         for relation, key in _MESSAGE_LINKS:
             related = state.get(relation)
             if related is not None:
-                setattr(message, key, related.id)
-        if message is not inbound and message.caused_by is inbound:
-            message.caused_by_id = inbound.id
-        values = {column.key: getattr(message, column.key) for column in table.columns}
-        del values["id"]
-        message.id = connection.execute(_insert_message(), values).scalar_one()
+                state[key] = related.id
+    statement = _insert_message()
+    connection = session.connection()
+    for message in pending:
+        state = message.__dict__
+        if message is not inbound and state.get("caused_by") is inbound:
+            state["caused_by_id"] = inbound.id
+        values = {key: state[key] for key, _, _ in defaults}
+        state["id"] = connection.execute(statement, values).scalar_one()
+    for message in pending:
         session.expunge(message)
         make_transient_to_detached(message)
         session.add(message)
