@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from flask import Blueprint, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -35,6 +36,22 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+# Blueprints no address-based limit applies to (see ``unlimited``).
+_UNLIMITED: set[str] = set()
+
+
+def unlimited(blueprint: Blueprint) -> Blueprint:
+    """Exempt a blueprint from rate limits: Twilio's webhooks all come from Twilio's addresses,
+    and the health check is polled. The request filter lets the limiter skip them before it
+    resolves any limits, which it would otherwise do on every webhook."""
+    limiter.exempt(blueprint)
+    _UNLIMITED.add(blueprint.name)
+    return blueprint
+
+
+@limiter.request_filter
+def _unlimited_blueprint() -> bool:
+    return request.blueprint in _UNLIMITED
 
 
 @event.listens_for(Engine, "connect")

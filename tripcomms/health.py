@@ -9,13 +9,13 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from tripcomms.extensions import db, limiter
+from tripcomms.extensions import db, unlimited
 from tripcomms.relay.models import Direction, Message, Status
 from tripcomms.relay.outbox import in_process_sender_alive
 from tripcomms.types import utcnow
 
 bp = Blueprint("health", __name__)
-limiter.exempt(bp)
+unlimited(bp)
 
 # Past this, a text waiting to be sent means the sender is stuck or Twilio unreachable.
 PENDING_ALARM_SECONDS = 300

@@ -69,14 +69,14 @@ class Recipient:
 
     code: int
     contact: Contact
-    pupils: list[Pupil] = field(default_factory=list)
+    pupils: list[str] = field(default_factory=list)  # their children on the trip: "Sam J."
     no_contact: bool = False
     opted_out: bool = False
 
     @property
     def label(self) -> str:
         """ "#12 Mary Jones (Sam J.)"."""
-        names = ", ".join(p.short_name for p in self.pupils)
+        names = ", ".join(self.pupils)
         return f"#{self.code} {self.contact.name}" + (f" ({names})" if names else "")
 
     @property
@@ -95,7 +95,15 @@ def _recipients_query(by: str | None) -> Select:
     on_trip = TripPupil.__table__.alias("on_trip")
     trip_id = bindparam("trip_id")
     query = (
-        select(TripContact.code, Contact, Pupil, ContactLink.no_contact, OptOut.id)
+        select(
+            TripContact.code,
+            Contact,
+            on_trip.c.pupil_id,
+            Pupil.first_name,
+            Pupil.last_name,
+            ContactLink.no_contact,
+            OptOut.id,
+        )
         .join(Contact, Contact.id == TripContact.contact_id)
         .outerjoin(ContactLink, ContactLink.contact_id == Contact.id)
         .outerjoin(
@@ -127,13 +135,13 @@ def _recipients(trip: Trip, proxy: str, *, mobile: str | None = None, code: int 
     elif code is not None:
         by, params["code"] = "code", code
     result: list[Recipient] = []
-    for code_, contact, pupil, no_contact, opt_out_id in db.session.execute(
+    for code_, contact, pupil_id, first, last, no_contact, opt_out_id in db.session.execute(
         _recipients_query(by), params
     ):
         if not result or result[-1].code != code_:
             result.append(Recipient(code=code_, contact=contact, opted_out=opt_out_id is not None))
-        if pupil is not None:  # a linked child on this trip
-            result[-1].pupils.append(pupil)
+        if pupil_id is not None:  # a linked child on this trip
+            result[-1].pupils.append(Pupil.short_name_of(first, last))
             result[-1].no_contact = result[-1].no_contact or bool(no_contact)
     return result
 
@@ -507,9 +515,9 @@ _MESSAGE_LINKS = (("trip", "trip_id"), ("contact", "contact_id"), ("staff", "sta
 
 @cache
 def _insert_message() -> Insert:
-    """``INSERT INTO messages ... RETURNING id``, built once."""
-    table = Message.__table__
-    return insert(table).returning(table.c.id)
+    """``INSERT INTO messages``, built once. The new row's id comes back as the dialect does
+    it best: SQLite's last row id, PostgreSQL's RETURNING."""
+    return insert(Message.__table__)
 
 
 @cache
@@ -573,7 +581,7 @@ def _write(inbound: Message, caused: list[Message]) -> None:
         if message is not inbound and state.get("caused_by") is inbound:
             state["caused_by_id"] = inbound.id
         values = {key: state[key] for key, _, _ in defaults}
-        state["id"] = connection.execute(statement, values).scalar_one()
+        state["id"] = connection.execute(statement, values).inserted_primary_key[0]
     for message in pending:
         session.expunge(message)
         make_transient_to_detached(message)

@@ -112,7 +112,11 @@ class Pupil(db.Model):
     @property
     def short_name(self) -> str:
         """ "Sam J.": enough for staff to know the child, little to leak."""
-        return f"{self.first_name} {self.last_name[:1]}."
+        return self.short_name_of(self.first_name, self.last_name)
+
+    @staticmethod
+    def short_name_of(first_name: str, last_name: str) -> str:
+        return f"{first_name} {last_name[:1]}."
 
 
 class Contact(db.Model):
