@@ -241,7 +241,9 @@ def test_the_app_connects_to_a_file_database_through_the_queue(tmp_path):
             raw = db.engine.raw_connection()
             try:
                 assert type(raw.dbapi_connection) is kind
-                assert raw.dbapi_connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+                pragma = raw.dbapi_connection.execute
+                assert pragma("PRAGMA journal_mode").fetchone() == ("wal",)
+                assert pragma("PRAGMA temp_store").fetchone() == (2,)  # memory
             finally:
                 raw.close()
             db.engine.dispose()
