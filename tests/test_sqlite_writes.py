@@ -153,6 +153,20 @@ connection.commit()
 """
 
 
+def test_a_write_outside_a_transaction_lets_the_lock_go_at_once(database):
+    autocommit = sqlite3.connect(database, factory=QueuedWriterConnection, isolation_level=None)
+    autocommit.execute("INSERT INTO notes (text) VALUES ('at once')")
+    assert not autocommit.in_transaction and not autocommit._writer.held
+    with pytest.raises(sqlite3.IntegrityError):
+        autocommit.execute("INSERT INTO notes (text) VALUES ('at once')")
+    assert not autocommit._writer.held
+    second = Writer(database, "next")
+    second.start()
+    second.join(10)
+    assert second.error is None and count(database) == 2
+    autocommit.close()
+
+
 def test_a_writer_in_another_process_waits_in_the_same_line(database):
     with subprocess.Popen(
         [sys.executable, "-c", HOLD_A_WRITE, str(database)],

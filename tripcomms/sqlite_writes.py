@@ -116,23 +116,33 @@ class QueuedWriterCursor(sqlite3.Cursor):
     connection: QueuedWriterConnection
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        self.connection._before(sql)
+        connection = self.connection
+        if not connection.in_transaction:
+            connection._before(sql)
+            try:
+                return super().execute(sql, parameters)
+            finally:
+                connection._after()
         return super().execute(sql, parameters)
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
-        self.connection._before(sql)
+        connection = self.connection
+        if not connection.in_transaction:
+            connection._before(sql)
+            try:
+                return super().executemany(sql, seq_of_parameters)
+            finally:
+                connection._after()
         return super().executemany(sql, seq_of_parameters)
 
     def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
-        # A script commits what is pending first and may write anything: take the lock for it
-        # and let it go after, whatever the script left open.
+        # A script commits what is pending first and may write anything: take the lock for it.
         connection = self.connection
         connection._writer.acquire(BUSY_TIMEOUT)
         try:
             return super().executescript(sql_script)
         finally:
-            if not connection.in_transaction:
-                connection._writer.release()
+            connection._after()
 
 
 class QueuedWriterConnection(sqlite3.Connection):
@@ -151,15 +161,20 @@ class QueuedWriterConnection(sqlite3.Connection):
             super().execute("PRAGMA wal_autocheckpoint=0")
 
     def _before(self, sql: str) -> None:
+        """Before a statement run outside a transaction: a write takes the lock first."""
         writer = self._writer
-        if self.in_transaction:
-            return
         if writer.held:
             # The transaction ended without commit() or rollback() (a RELEASE, a COMMIT
             # statement): the lock goes with it.
             writer.release()
         if sql.lstrip()[:7].upper().startswith(_WRITES):
             writer.acquire(BUSY_TIMEOUT)
+
+    def _after(self) -> None:
+        """After a statement: a write that left no transaction open (in autocommit mode, or
+        one that failed and was rolled back) lets the lock go at once."""
+        if self._writer.held and not self.in_transaction:
+            self._writer.release()
 
     def cursor(self, factory: Any = QueuedWriterCursor) -> sqlite3.Cursor:  # type: ignore[override]
         return super().cursor(factory)
