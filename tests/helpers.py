@@ -120,3 +120,29 @@ def local(text: str):
     from tripcomms.localtime import parse_local
 
     return parse_local(text)
+
+
+def meanwhile(monkeypatch, app, owner: object, name: str, other) -> list[bool]:
+    """Make another request save ``other()`` right after ``owner.name`` (a check an operation
+    makes before it writes) first returns: as if two people pressed Save at the same moment and
+    the other one's commit landed between this one's check and its write.
+
+    ``other`` runs in an app context of its own (its own session and connection), and is
+    committed there before the operation goes on. Returns a list that holds True once it ran.
+    On SQLite the operation must not have written yet when ``owner.name`` returns: a second
+    writer from the same thread would wait for the first (see tripcomms/sqlite_writes.py).
+    """
+    original = getattr(owner, name)
+    ran: list[bool] = []
+
+    def patched(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if not ran:
+            ran.append(True)
+            with app.app_context():
+                other()
+                db.session.commit()
+        return result
+
+    monkeypatch.setattr(owner, name, patched)
+    return ran

@@ -4,6 +4,7 @@ import pytest
 from flask import get_flashed_messages
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from wtforms import StringField
 
 from tripcomms.errors import Conflict, InvalidInput, PolicyError
@@ -115,3 +116,61 @@ def test_a_refusal_that_keeps_what_was_written_is_committed(request_context):
     db.session.rollback()
     assert templates() == ["Blocked"] and form.form_errors == ["not sent"]
     assert db.session.scalar(select(func.count()).select_from(MessageTemplate)) == 1
+
+
+CLASH = "someone else saved a change here at the same moment. Check the page and try again."
+
+
+def saved(name: str) -> None:
+    db.session.add(MessageTemplate(name=name, body="Saved first"))
+    db.session.commit()
+
+
+def test_a_clash_at_the_write_with_a_form_is_shown_on_it(request_context, caplog):
+    saved("Late")
+    form = NameForm()
+    assert carry_out(add("Late"), form=form, success="", redirect_to="/t") is None
+    assert form.form_errors == [f"Not saved: {CLASH}"]
+    assert carry_out(add("Late"), form=form, field="body", success="", redirect_to="/t") is None
+    assert form.body.errors == [f"Not saved: {CLASH}"]
+    assert templates() == ["Late"] and get_flashed_messages() == []
+    assert [r.levelname for r in caplog.records if r.name == "tripcomms.forms"] == ["WARNING"] * 2
+
+
+def test_a_clash_without_a_form_is_flashed_after_refused(request_context):
+    saved("Late")
+    response = carry_out(add("Late"), refused="Not renamed", success="", redirect_to="/t")
+    assert (response.status_code, response.location) == (303, "/t")
+    carry_out(add("Late"), success="", redirect_to="/t")
+    assert get_flashed_messages(with_categories=True) == [
+        ("error", f"Not renamed: {CLASH}"),
+        ("error", f"Not saved: {CLASH}"),
+    ]
+    assert templates() == ["Late"]
+
+
+def test_a_keyed_operation_that_clashes_is_carried_out_once_more(request_context):
+    saved("Late")
+    calls = []
+
+    def operation() -> str:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            add("Late")()  # the first try meets the row another request saved
+        return "found the first"
+
+    response = carry_out(operation, success=str, redirect_to="/t", keyed=True)
+    assert response.status_code == 303 and calls == [0, 1]
+    # It goes once more only: a second clash is refused as any other.
+    response = carry_out(add("Late"), success="", redirect_to="/t", keyed=True)
+    assert get_flashed_messages() == ["found the first", f"Not saved: {CLASH}"]
+    assert templates() == ["Late"]
+
+
+def test_an_integrity_error_that_is_no_clash_is_not_hidden(request_context):
+    def nameless() -> None:
+        db.session.add(MessageTemplate(name=None, body="No name"))
+        db.session.flush()
+
+    with pytest.raises(IntegrityError):
+        carry_out(nameless, form=NameForm(), success="", redirect_to="/t")

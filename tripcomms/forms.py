@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import flash, redirect
+from flask import flash, redirect, request
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 from wtforms import SelectMultipleField, widgets
 
-from tripcomms.errors import DomainError
+from tripcomms.errors import Conflict, DomainError
 from tripcomms.extensions import db
 from tripcomms.web import MAX_INT
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# Two requests passed an operation's checks at the same moment (two people saving one name,
+# say), and a unique constraint refused the second when it wrote: nothing of it was saved.
+CLASH = "someone else saved a change here at the same moment. Check the page and try again"
 
 
 def row_id(value: object) -> int:
@@ -68,6 +75,34 @@ def sentence(err: DomainError) -> str:
     return err.message[:1].upper() + err.message[1:] + "."
 
 
+def is_clash(err: IntegrityError) -> bool:
+    """Whether a unique constraint refused the row (PostgreSQL's unique violation, SQLite's
+    UNIQUE or PRIMARY KEY): the trace of a request that wrote the same thing first. A NOT NULL,
+    CHECK or foreign key failure is a fault in tripcomms, not a clash, and stays an error."""
+    orig = err.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate == "23505"
+    return getattr(orig, "sqlite_errorname", "") in (
+        "SQLITE_CONSTRAINT_UNIQUE",
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+    )
+
+
+def roll_back_clash(err: IntegrityError) -> None:
+    """Roll back after a clash, and log it at warning level by the constraint's name (the
+    database's own message holds the values, which may be a parent's number or a text)."""
+    db.session.rollback()
+    diag = getattr(err.orig, "diag", None)
+    # SQLite says "UNIQUE constraint failed: table.column", names only.
+    constraint = getattr(diag, "constraint_name", None) or str(err.orig).split("\n")[0]
+    log.warning(
+        "%s: not saved: another request saved the same at the same moment (%s)",
+        request.endpoint,
+        constraint,
+    )
+
+
 def carry_out(
     operation: Callable[[], T],
     *,
@@ -78,6 +113,7 @@ def carry_out(
     refused: str | None = None,
     flashed: tuple[type[DomainError], ...] = (),
     then: Callable[[T], object] | None = None,
+    keyed: bool = False,
 ) -> Response | None:
     """Carry out one domain operation for a view, and commit it or roll it back.
 
@@ -91,11 +127,20 @@ def carry_out(
     of a ``flashed`` type (nothing in the form would fix it: decided meanwhile, say), flash
     the error (after ``refused``, as in "Not retired: ...") and redirect to ``redirect_to``,
     which must then be an address.
+
+    Refused by a unique constraint at a flush or the commit (another request saved the same
+    name after this one's check, say): roll back and refuse as above with ``CLASH``, after
+    ``refused`` or "Not saved": on the form (which keeps what was typed), else flashed. A
+    ``keyed`` operation is guarded by a one-time key (a compose form's, a retry's), so there
+    the clash is the same form sent twice at once: the operation is carried out once more, and
+    answers as it does a second click that comes after the first (with the first's outcome;
+    nothing is sent twice). A second clash then is refused as above.
     """
     if (form is None or flashed) and callable(redirect_to):
         raise TypeError("a refusal that is flashed needs an address to go back to")
     try:
         result = operation()
+        db.session.commit()
     except DomainError as err:
         if err.keeps_written:
             db.session.commit()
@@ -106,7 +151,28 @@ def carry_out(
             return None
         flash(f"{refused}: {err.message}." if refused else sentence(err), "error")
         return redirect(redirect_to, code=303)
-    db.session.commit()
+    except IntegrityError as err:
+        if not is_clash(err):
+            raise
+        roll_back_clash(err)
+        if keyed:
+            return carry_out(
+                operation,
+                success=success,
+                redirect_to=redirect_to,
+                form=form,
+                field=field,
+                refused=refused,
+                flashed=flashed,
+                then=then,
+            )
+        message = f"{refused or 'Not saved'}: {CLASH}."
+        if form is not None:
+            # On ``field``, as a refusal that names no field, else on the whole form.
+            apply_domain_error(form, Conflict(message), field)
+            return None
+        flash(message, "error")
+        return redirect(redirect_to, code=303)
     if then is not None:
         then(result)
     if success is not None:

@@ -12,6 +12,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
@@ -19,7 +20,7 @@ from tripcomms.auth.access import one_or_404, role_required
 from tripcomms.auth.models import Role, User
 from tripcomms.errors import Conflict, DomainError, InvalidInput
 from tripcomms.extensions import db
-from tripcomms.forms import apply_domain_error, carry_out
+from tripcomms.forms import CLASH, apply_domain_error, carry_out, is_clash, roll_back_clash
 from tripcomms.listing import listing, listing_url
 from tripcomms.localtime import LONDON, parse_local, to_local
 from tripcomms.phones import (
@@ -197,14 +198,20 @@ def import_phones():
     if form.validate_on_submit():
         try:
             added = ops.import_phones(_me(), form.file.data.read())
+            db.session.commit()
         except ops.ImportRejected as err:
             db.session.rollback()
             problems = err.problems
         except DomainError as err:
             db.session.rollback()
             apply_domain_error(form, err, "file")
+        except IntegrityError as err:
+            # A phone of the file was added (or imported) by someone else at the same moment.
+            if not is_clash(err):
+                raise
+            roll_back_clash(err)
+            apply_domain_error(form, Conflict(f"Not imported: {CLASH}."), "file")
         else:
-            db.session.commit()
             flash(f"Imported {len(added)} phone{'s' if len(added) != 1 else ''}.", "success")
             return redirect(url_for("phones.phones"), code=303)
     return render_template("phones/import.html", form=form, problems=problems)

@@ -247,22 +247,19 @@ def thread(trip_id: int, code: int):
             else:
                 flash(f"That was sent already (message {message.id}); not sent twice.", "info")
 
-        try:
-            # A blocked attempt is committed all the same: it is evidence (policy 61, 70).
-            done = carry_out(
-                lambda: ops.send_from_web(
-                    _user(), trip, code, form.body.data or "", request_key=form.request_key.data
-                ),
-                form=form,
-                field="body",
-                then=sent,
-                success=None,
-                redirect_to=here,
-            )
-        except IntegrityError:
-            # The same form sent twice at the same moment: the other request sent it.
-            db.session.rollback()
-            return redirect(here, code=303)
+        # A blocked attempt is committed all the same: it is evidence (policy 61, 70). The
+        # same form sent twice at the same moment answers as a second click: "sent already".
+        done = carry_out(
+            lambda: ops.send_from_web(
+                _user(), trip, code, form.body.data or "", request_key=form.request_key.data
+            ),
+            form=form,
+            field="body",
+            then=sent,
+            success=None,
+            redirect_to=here,
+            keyed=True,
+        )
         if done is not None:
             return done
         status = 422
@@ -345,18 +342,15 @@ def retry(trip_id: int, message_id: int):
         )
     else:
         target = url_for("inbox.thread", trip_id=trip.id, code=person.code)
-    try:
-        return carry_out(
-            lambda: ops.retry_message(_user(), trip, message),
-            refused="Not sent again",
-            then=_wake,
-            success=f"Sending again to #{person.code} {person.name}.",
-            redirect_to=target,
-        )
-    except IntegrityError:
-        db.session.rollback()
-        flash("That text was already sent again.", "info")
-        return redirect(target, code=303)
+    # Two clicks at the same moment: the second is refused as "already sent again".
+    return carry_out(
+        lambda: ops.retry_message(_user(), trip, message),
+        refused="Not sent again",
+        then=_wake,
+        success=f"Sending again to #{person.code} {person.name}.",
+        redirect_to=target,
+        keyed=True,
+    )
 
 
 # --- Broadcasts -------------------------------------------------------------------------------
@@ -410,27 +404,18 @@ def broadcast_send(trip_id: int):
         abort(400)
     key = confirm.request_key.data or ""
     form = BroadcastForm(formdata=None, body=confirm.body.data)
-    try:
-        done = carry_out(
-            lambda: ops.broadcast_from_web(_user(), trip, confirm.body.data or "", request_key=key),
-            form=form,
-            field="body",
-            then=_wake,
-            success=lambda outcome: outcome.receipt() + ".",
-            redirect_to=lambda outcome: url_for(
-                "inbox.broadcast_progress", trip_id=trip.id, broadcast_id=outcome.broadcast.id
-            ),
-        )
-    except IntegrityError:
-        # The same confirmation twice at the same moment: the other request sent it.
-        db.session.rollback()
-        earlier = db.session.scalar(select(Broadcast).where(Broadcast.request_key == key))
-        if earlier is None or earlier.trip_id != trip.id:
-            raise
-        return redirect(
-            url_for("inbox.broadcast_progress", trip_id=trip.id, broadcast_id=earlier.id),
-            code=303,
-        )
+    # The same confirmation twice at the same moment: the second shows the first's progress.
+    done = carry_out(
+        lambda: ops.broadcast_from_web(_user(), trip, confirm.body.data or "", request_key=key),
+        form=form,
+        field="body",
+        then=_wake,
+        success=lambda outcome: outcome.receipt() + ".",
+        redirect_to=lambda outcome: url_for(
+            "inbox.broadcast_progress", trip_id=trip.id, broadcast_id=outcome.broadcast.id
+        ),
+        keyed=True,
+    )
     if done is not None:
         return done
     return render_template(

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
@@ -17,7 +18,7 @@ from tripcomms.auth.access import role_required
 from tripcomms.auth.models import Role, User
 from tripcomms.errors import DomainError
 from tripcomms.extensions import db
-from tripcomms.forms import Form, carry_out
+from tripcomms.forms import CLASH, Form, carry_out, is_clash, roll_back_clash
 from tripcomms.listing import paged, sorted_by
 from tripcomms.main import home_section
 from tripcomms.relay import numbers
@@ -196,11 +197,17 @@ def number_sync():
             lines = numbers.sync_numbers(
                 current_user._get_current_object(), gateway, current_app.config["PUBLIC_BASE_URL"]
             )
+        db.session.commit()
     except (GatewayError, DomainError) as err:
         db.session.rollback()
         flash(f"Could not read the numbers from Twilio: {err}.", "error")
+    except IntegrityError as err:
+        # Another sync (or "Add") registered one of the new numbers at the same moment.
+        if not is_clash(err):
+            raise
+        roll_back_clash(err)
+        flash(f"Not saved: {CLASH}.", "error")
     else:
-        db.session.commit()
         flash(f"{len(lines)} numbers now send their texts to tripcomms.", "success")
     return redirect(url_for("relay.number_admin"), code=303)
 

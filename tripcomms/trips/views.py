@@ -7,13 +7,14 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from tripcomms.auth.access import role_required
 from tripcomms.auth.models import Role, User
 from tripcomms.csvfiles import ImportRejected
 from tripcomms.errors import DomainError
 from tripcomms.extensions import db
-from tripcomms.forms import apply_domain_error, carry_out
+from tripcomms.forms import CLASH, apply_domain_error, carry_out, is_clash, roll_back_clash
 from tripcomms.listing import page_of, paged, sorted_by
 from tripcomms.localtime import local_to_utc, utc_to_local_naive
 from tripcomms.main import home_section
@@ -163,6 +164,7 @@ def roster(trip_id: int):
         data = form.roster.data.read()
         try:
             report = ops.import_roster(current_user._get_current_object(), trip, data)
+            db.session.commit()
         except ImportRejected as err:
             db.session.rollback()
             errors = err.errors
@@ -170,8 +172,14 @@ def roster(trip_id: int):
         except DomainError as err:
             db.session.rollback()
             apply_domain_error(form, err, default_field="roster")
-        else:
-            db.session.commit()
+        except IntegrityError as err:
+            # Another import (this file twice, or a parent new to both of two trips' rosters)
+            # added the same parent at the same moment.
+            if not is_clash(err):
+                raise
+            roll_back_clash(err)
+            report = None
+            form.roster.errors = [*form.roster.errors, f"Not imported: {CLASH}."]
     status = 422 if errors or form.errors else 200
     return render_template(
         "trips/roster.html", trip=trip, form=form, report=report, errors=errors
