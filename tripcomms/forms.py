@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import date
 from typing import TypeVar
 
 from flask import flash, redirect, request
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
-from wtforms import SelectMultipleField, widgets
+from wtforms import SelectMultipleField, ValidationError, widgets
 
 from tripcomms.errors import Conflict, DomainError
 from tripcomms.extensions import db
@@ -22,6 +23,16 @@ log = logging.getLogger(__name__)
 # Two requests passed an operation's checks at the same moment (two people saving one name,
 # say), and a unique constraint refused the second when it wrote: nothing of it was saved.
 CLASH = "someone else saved a change here at the same moment. Check the page and try again"
+
+# The days a date in a form may name: any school's records, and far enough from the ends of
+# what a date can hold that a page may work out weeks either side.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def within_record_years(form, field) -> None:
+    """A form validator: an optional date, if given, from FIRST_DAY to LAST_DAY."""
+    if field.data is not None and not FIRST_DAY <= field.data <= LAST_DAY:
+        raise ValidationError(f"choose a date from {FIRST_DAY:%Y} to {LAST_DAY:%Y}")
 
 
 def row_id(value: object) -> int:

@@ -4,6 +4,7 @@ who may see what, and the term report."""
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from tests.approvals.staff import HEAD_OWN, LEADER_OWN, local_time
@@ -230,6 +231,18 @@ def test_the_term_report(client, people, app, factory):
     client.login(auditor.email)
     assert client.get("/approvals/report").status_code == 200
     assert client.get(f"/approvals/{first}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["first_day=9999-12-31&last_day=9999-12-31", "first_day=0001-01-01", "last_day=1999-12-31"],
+)
+def test_the_report_refuses_days_beyond_the_records_years(client, people, query):
+    """The last day of 9999 has no day after it: the report failed with a 500."""
+    client.login(people.head.email)
+    response = client.get(f"/approvals/report?{query}")
+    assert response.status_code == 200
+    assert "choose a date from 2000 to 2099" in text(response)
 
 
 def test_checking_school_phones_saves_nothing(client, people, app, factory):

@@ -4,7 +4,7 @@ from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaFi
 from wtforms.validators import Length, Optional
 
 from tripcomms.approvals.models import REASON_MAX
-from tripcomms.forms import Form, row_id
+from tripcomms.forms import Form, row_id, within_record_years
 
 # Typed as London wall-clock time; the browser shows its own date and time picker.
 LOCAL_TIME = {"type": "datetime-local"}
@@ -59,5 +59,5 @@ class ReportForm(Form):
     class Meta:
         csrf = False
 
-    first_day = DateField("From", validators=[Optional()])
-    last_day = DateField("To", validators=[Optional()])
+    first_day = DateField("From", validators=[Optional(), within_record_years])
+    last_day = DateField("To", validators=[Optional(), within_record_years])

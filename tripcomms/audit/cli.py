@@ -13,10 +13,10 @@ import click
 from flask.cli import AppGroup
 
 from tripcomms.audit.export import csv_chunks, export_query, export_rows
-from tripcomms.audit.forms import FIRST_DAY, LAST_DAY
 from tripcomms.audit.operations import CLI, record, verify_chain
 from tripcomms.audit.search import LogFilter, search_conditions
 from tripcomms.extensions import db
+from tripcomms.forms import FIRST_DAY, LAST_DAY
 from tripcomms.trips.models import Trip
 
 audit_cli = AppGroup("audit", help="Check and export the audit trail.")

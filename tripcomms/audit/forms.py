@@ -3,18 +3,13 @@ nothing, so it has no CSRF token, and its address can be bookmarked or shared.""
 
 from __future__ import annotations
 
-from datetime import date
-
 from wtforms import DateField, HiddenField, SearchField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
-from tripcomms.forms import Form
+from tripcomms.forms import Form, within_record_years
 from tripcomms.localtime import format_local
 from tripcomms.relay.models import Status
-
-FIRST_DAY = date(2000, 1, 1)
-LAST_DAY = date(2099, 12, 31)
 
 STATUS_LABELS = {
     Status.RECEIVED: "Received",
@@ -34,11 +29,6 @@ def choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-def _in_range(form, field) -> None:
-    if field.data is not None and not FIRST_DAY <= field.data <= LAST_DAY:
-        raise ValidationError(f"choose a date from {FIRST_DAY:%Y} to {LAST_DAY:%Y}")
-
-
 class GetForm(Form):
     class Meta:
         csrf = False
@@ -46,13 +36,13 @@ class GetForm(Form):
 
 class DateRangeMixin:
     def validate_date_to(self, field) -> None:
-        _in_range(self, field)
+        within_record_years(self, field)
         start = self.date_from.data  # type: ignore[attr-defined]
         if field.data is not None and start is not None and field.data < start:
             raise ValidationError("the end date is before the start date")
 
     def validate_date_from(self, field) -> None:
-        _in_range(self, field)
+        within_record_years(self, field)
 
 
 class LogSearchForm(DateRangeMixin, GetForm):

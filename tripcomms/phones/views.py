@@ -20,7 +20,15 @@ from tripcomms.auth.access import one_or_404, role_required
 from tripcomms.auth.models import Role, User
 from tripcomms.errors import Conflict, DomainError, InvalidInput
 from tripcomms.extensions import db
-from tripcomms.forms import CLASH, apply_domain_error, carry_out, is_clash, roll_back_clash
+from tripcomms.forms import (
+    CLASH,
+    FIRST_DAY,
+    LAST_DAY,
+    apply_domain_error,
+    carry_out,
+    is_clash,
+    roll_back_clash,
+)
 from tripcomms.listing import listing, listing_url
 from tripcomms.localtime import LONDON, parse_local, to_local
 from tripcomms.phones import (
@@ -69,9 +77,6 @@ from tripcomms.types import utcnow
 bp = Blueprint("phones", __name__)
 
 CALENDAR_DAYS = 28
-# The days the calendar shows: any school's records, and never near the ends of what a date
-# can hold (the page works out four weeks either side).
-CALENDAR_FIRST_DAY, CALENDAR_LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
 @bp.app_template_filter("period")
@@ -226,7 +231,7 @@ def phone_calendar():
         first = date.fromisoformat(request.args.get("from", ""))
     except ValueError:
         first = today
-    if not CALENDAR_FIRST_DAY <= first <= CALENDAR_LAST_DAY:
+    if not FIRST_DAY <= first <= LAST_DAY:  # the page works out four weeks either side
         first = today
     page = listing(
         select(Phone).where(Phone.status != PhoneStatus.RETIRED),
