@@ -277,6 +277,42 @@ def test_a_message_record_has_its_history_causes_and_sender(rec):
     assert "Report a concern" not in command_page  # auditors report nothing
 
 
+def test_a_failed_text_and_its_re_send_link_to_each_other(rec):
+    chat(rec)
+    s = rec.s
+    s.send_all()
+    failed = next(m for m in s.outbound(kind=Kind.TO_CONTACT))
+    s.status(failed.twilio_sid, "undelivered", 30003)
+    again = s.send_again(failed.id)
+    command = next(m for m in s.inbound() if m.kind == Kind.COMMAND)
+    for user in (rec.auditor, rec.s.leader):
+        client = rec.login(user)
+        page = client.get(f"/log/messages/{failed.id}").get_data(as_text=True)
+        assert f'Sent again as <a href="/log/messages/{again}">message {again}</a>' in page
+        assert "by Liam Leader" in page
+        assert "It caused:" not in page  # a text sent again is no reply to the failed one
+        page = client.get(f"/log/messages/{again}").get_data(as_text=True)
+        assert f'A re-send of <a href="/log/messages/{failed.id}">message {failed.id}</a>' in page
+        assert f'In answer to <a href="/log/messages/{command.id}">' in page
+        page = client.get(f"/log/messages/{command.id}").get_data(as_text=True)
+        assert f"/log/messages/{again}" in page and f"/log/messages/{failed.id}" in page
+    # The links show only what the reader may open. The office opens texts in its review
+    # queue: with the failed text put there, it sees that text but not the one sent again.
+    with rec.app.app_context():
+        db.session.get(Message, failed.id).needs_review = True
+        db.session.commit()
+    client = rec.login(rec.office)
+    page = client.get(f"/log/messages/{failed.id}").get_data(as_text=True)
+    assert "Sent again as" not in page and f"/log/messages/{again}" not in page
+    assert client.get(f"/log/messages/{again}").status_code == 404
+    with rec.app.app_context():
+        db.session.get(Message, failed.id).needs_review = False
+        db.session.get(Message, again).needs_review = True
+        db.session.commit()
+    page = client.get(f"/log/messages/{again}").get_data(as_text=True)
+    assert "A re-send of" not in page and f"/log/messages/{failed.id}" not in page
+
+
 def test_a_message_of_another_trip_is_not_found(rec):
     chat(rec)
     message = rec.s.inbound()[0]

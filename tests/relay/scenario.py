@@ -13,12 +13,14 @@ from twilio.request_validator import RequestValidator
 
 from tests.helpers import FACTORY, UserRef
 from tests.trips.rosters import mobile, roster_csv
+from tripcomms.auth.models import User
 from tripcomms.extensions import db
 from tripcomms.mobile import normalise_number
 from tripcomms.relay import numbers as number_ops
 from tripcomms.relay.endpoints import PROVIDERS, Endpoint
 from tripcomms.relay.gateway import ErrorKind, GatewayError, SendResult, SentMessage
 from tripcomms.relay.models import Direction, Message, Status
+from tripcomms.relay.operations import retry_message
 from tripcomms.relay.outbox import OutboxSender
 from tripcomms.trips import operations as trip_ops
 from tripcomms.trips.models import Trip
@@ -144,6 +146,18 @@ class Scenario:
         while handled := sender.run_once():
             total += handled
         return total
+
+    def send_again(self, message_id: int) -> int:
+        """Send a failed text to a parent again, as the trip's leader does from the inbox;
+        returns the new message's id."""
+        with self.app.app_context():
+            again = retry_message(
+                db.session.get(User, self.leader.id),
+                db.session.get(Trip, self.trip_id),
+                db.session.get(Message, message_id),
+            )
+            db.session.commit()
+            return again.id
 
     # -- looking ---------------------------------------------------------------------------
 

@@ -150,7 +150,8 @@ def test_progress_follows_delivery_and_a_failure_can_be_sent_again(scenario, lea
     assert "Sending again to #3 Ann Smith." in scenario.client.get(location).get_data(as_text=True)
     again = scenario.outbound(kind=Kind.BROADCAST, to_number=ANN)
     assert [m.status for m in again] == [Status.UNDELIVERED, Status.PENDING]
-    assert again[1].caused_by_id == again[0].id and again[1].broadcast_id == again[0].broadcast_id
+    assert again[1].retry_of_id == again[0].id and again[1].broadcast_id == again[0].broadcast_id
+    assert again[0].caused_by_id is None and again[1].caused_by_id is None
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "message.retried"))
         assert event.data["retry_of"] == again[0].id and event.actor_id == scenario.leader.id

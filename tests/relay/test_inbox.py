@@ -391,6 +391,71 @@ def test_blocked_and_failed_texts_have_plain_reasons(scenario, leader, app):
         assert db.session.get(Message, reply.id).error_code == 30005
 
 
+def messages_json(scenario, code: int) -> dict[int, dict]:
+    data = scenario.client.get(inbox_url(scenario, f"/{code}.json")).get_json()
+    return {m["id"]: m for m in data["messages"]}
+
+
+def test_a_failed_reply_sent_again_links_to_it_and_keeps_what_it_answered(scenario, leader, app):
+    scenario.text(MARY, "Are we on time?")
+    scenario.text(SCHOOL_PHONE, "#1 Yes, back at 15:30")
+    command = next(m for m in scenario.inbound() if m.kind == Kind.COMMAND)
+    scenario.send_all()
+    (reply,) = scenario.outbound(kind=Kind.TO_CONTACT)
+    assert reply.caused_by_id == command.id
+    scenario.status(reply.twilio_sid, "undelivered", 30003)
+    shown = messages_json(scenario, 1)[reply.id]
+    assert shown["retry_url"] and shown["note"] == ""
+
+    response = scenario.client.post_form(shown["retry_url"])
+    assert response.status_code == 303
+    failed, again = scenario.outbound(kind=Kind.TO_CONTACT)
+    assert failed.id == reply.id and failed.retry_of_id is None
+    # The text sent again repeats the failed one, and still answers the #1 command.
+    assert (again.retry_of_id, again.caused_by_id) == (reply.id, command.id)
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "message.retried"))
+        assert (event.subject_id, event.data["retry_of"]) == (str(again.id), reply.id)
+
+    shown = messages_json(scenario, 1)
+    assert shown[reply.id]["note"] == "Sent again." and shown[reply.id]["retry_url"] is None
+    assert shown[again.id]["note"] == "" and shown[again.id]["state"] == "queued"
+    # Mary's text still counts only its forward to the trip phone.
+    assert shown[next(m.id for m in scenario.inbound() if m.from_number == MARY)]["note"] == (
+        "Passed to 1 staff phone; delivered to 0."
+    )
+
+
+def test_a_blocked_attempt_to_send_again_leaves_the_failed_text_to_send_again(
+    scenario, leader, app
+):
+    """An attempt the content rules block was never sent: the failed text is not "sent
+    again", and may be sent again once the words are allowed."""
+    send(scenario, 1, "Ring the office on 01234 567890 if worried")  # OFFICE_PHONE: allowed
+    scenario.send_all()
+    (reply,) = scenario.outbound(kind=Kind.TO_CONTACT)
+    scenario.status(reply.twilio_sid, "failed", 30008)
+    office = app.config["OFFICE_PHONE"]
+    app.config["OFFICE_PHONE"] = "+441234567899"  # the office's number changed meanwhile
+    retry_url = messages_json(scenario, 1)[reply.id]["retry_url"]
+    page = scenario.client.get(scenario.client.post_form(retry_url).location)
+    assert "Not sent again: not sent: the message contains" in page.get_data(as_text=True)
+    _, blocked = scenario.outbound(kind=Kind.TO_CONTACT)
+    assert blocked.status == Status.BLOCKED
+    assert (blocked.retry_of_id, blocked.caused_by_id) == (None, None)
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "message.blocked"))
+        assert (event.subject_id, event.data["retry_of"]) == (str(blocked.id), reply.id)
+    shown = messages_json(scenario, 1)[reply.id]
+    assert shown["note"] == "" and shown["retry_url"] == retry_url
+
+    app.config["OFFICE_PHONE"] = office
+    assert scenario.client.post_form(retry_url).status_code == 303
+    again = scenario.outbound(kind=Kind.TO_CONTACT)[-1]
+    assert (again.status, again.retry_of_id) == (Status.PENDING, reply.id)
+    assert messages_json(scenario, 1)[reply.id]["note"] == "Sent again."
+
+
 def test_a_staff_number_however_written_never_leaves_by_the_web(scenario, leader):
     from tests.relay.test_properties import STAFF_PERSONAL, WAYS
 

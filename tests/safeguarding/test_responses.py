@@ -217,6 +217,31 @@ def test_the_inbox_and_the_late_reply_flags_agree_on_who_is_waiting(rec, app):
     assert unanswered == len(expected)
 
 
+def test_a_failed_reply_answers_nothing_until_it_is_sent_again(rec, app):
+    """A reply that failed never reached the parent: they wait on from their text, in the
+    inbox, the late-reply flags and the trip report, until the reply is sent again."""
+    rec.s.text(MARY, "Has the coach left?")
+    rec.s.text(SCHOOL_PHONE, "#1 Yes, at 9")
+    rec.age(timedelta(minutes=40))
+    assert waiting(app) == []
+    rec.s.send_all()
+    (reply,) = rec.s.outbound(kind=Kind.TO_CONTACT)
+    rec.s.status(reply.twilio_sid, "undelivered", 30003)
+    assert waiting(app) == [("Mary Jones", 40, 1)]
+    asked = rec.s.inbound()[0]
+    leader = rec.login(rec.s.leader)
+    (thread,) = leader.get(f"/trips/{rec.s.trip_id}/inbox.json").get_json()["threads"]
+    assert thread["waiting_since"] == iso(asked.created_at)
+
+    rec.s.send_again(reply.id)
+    assert waiting(app) == []
+    (thread,) = leader.get(f"/trips/{rec.s.trip_id}/inbox.json").get_json()["threads"]
+    assert thread["waiting_since"] is None
+    with app.app_context():
+        times = reply_times(trip_messages(db.session.get(Trip, rec.s.trip_id)))
+    assert times.unanswered == 0 and times.waits[0] >= timedelta(minutes=40)
+
+
 def at(minute: int) -> datetime:
     return datetime(2026, 3, 14, 9, 0, tzinfo=UTC) + timedelta(minutes=minute)
 
@@ -255,3 +280,17 @@ def test_median_time_to_the_first_reply():
     assert describe_wait(timedelta(seconds=40)) == "40 s"
     assert describe_wait(None) == "none"
     assert reply_times([]).median is None
+
+
+def test_a_failed_reply_is_no_reply_and_one_on_its_way_is():
+    messages = [
+        text(0, 1, Direction.IN, Kind.FROM_CONTACT),
+        text(3, 1, Direction.OUT, Kind.TO_CONTACT, Status.UNDELIVERED),  # never reached them
+        text(4, 1, Direction.OUT, Kind.TO_CONTACT, Status.FAILED),
+        text(12, 1, Direction.OUT, Kind.TO_CONTACT, Status.QUEUED),  # sent again: 12 min
+        text(20, 2, Direction.IN, Kind.FROM_CONTACT),
+        text(21, 2, Direction.OUT, Kind.TO_CONTACT, Status.FAILED),  # never answered
+    ]
+    times = reply_times(messages)
+    assert [w.total_seconds() / 60 for w in times.waits] == [12]
+    assert times.unanswered == 1

@@ -107,6 +107,36 @@ def test_messages_held_by_a_concern_stay_whole(rec, runner):
         assert "Held: linked to a concern" in page
 
 
+def test_a_concern_about_a_text_sent_again_holds_every_sending_of_it(rec, runner):
+    """The same words sent again and again: a concern about one of them holds them all, and
+    the command they answered."""
+    chat(rec)
+    s = rec.s
+    s.send_all()
+    (first,) = rec.messages(kind=Kind.TO_CONTACT)
+    s.status(first.twilio_sid, "undelivered", 30003)
+    second = s.send_again(first.id)
+    s.send_all()
+    s.status(rec.messages(id=second)[0].twilio_sid, "failed", 30008)
+    third = s.send_again(second)
+    with rec.app.app_context():
+        ops.report_concern(
+            db.session.get(User, rec.head.id),
+            category="misuse",
+            description="What was said to this parent",
+            message=db.session.get(Message, second),
+        )
+        db.session.commit()
+    trip_in_the_past(rec)
+    runner.invoke(args=["retention", "run"])
+    kept = {m.id: m for m in rec.messages()}
+    assert [kept[i].body for i in (first.id, second, third)] == ["Yes, at 9"] * 3
+    assert kept[first.caused_by_id].body == "#1 Yes, at 9"
+    broadcast = [m for m in kept.values() if m.kind == Kind.BROADCAST]
+    assert broadcast and all(m.body == "" for m in broadcast)  # not held, so it went
+    assert kept[third].retry_of_id == second and kept[second].retry_of_id == first.id
+
+
 def test_a_concern_about_a_thread_holds_the_whole_thread(rec, runner):
     chat(rec)
     mary = by_body(rec, "Has the coach left?")

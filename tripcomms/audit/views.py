@@ -185,7 +185,8 @@ def export():
 @bp.route("/log/messages/<int:message_id>")
 @role_required(*LOG_ROLES, Role.OFFICE)
 def message(message_id: int):
-    """A message's full record: what, who, when, what Twilio said, what it caused."""
+    """A message's full record: what, who, when, what Twilio said, what it caused, and the
+    text it was sent again as (or the failed text it sends again)."""
     user = _user()
     message = message_or_404(user, message_id)
     full = has_full_access(user)
@@ -208,6 +209,11 @@ def message(message_id: int):
     cause = None
     if message.caused_by_id is not None:
         cause = db.session.scalar(visible_messages(user).where(Message.id == message.caused_by_id))
+    # A failed text sent again from the inbox, and the text that sent it again.
+    sent_again = db.session.scalar(visible_messages(user).where(Message.retry_of_id == message.id))
+    resent = None
+    if message.retry_of_id is not None:
+        resent = db.session.scalar(visible_messages(user).where(Message.id == message.retry_of_id))
     concerns = concerns_about(message)
     if not is_handler(user):
         concerns = [c for c in concerns if c.raised_by_id == user.id]
@@ -226,6 +232,8 @@ def message(message_id: int):
         events=events,
         caused=[_row(c, full) for c in caused],
         cause=_row(cause, full) if cause else None,
+        sent_again=_row(sent_again, full) if sent_again else None,
+        resent=_row(resent, full) if resent else None,
         concerns=concerns,
         notices=notices,
         notice_concern=about if isinstance(about, Concern) else None,

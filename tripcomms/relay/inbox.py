@@ -328,16 +328,15 @@ def conversation(trip: Trip, person: Person, limit: int = 300) -> list[Entry]:
     forwards: dict[int, list[str]] = defaultdict(list)
     retried: set[int] = set()
     if ids:
-        for caused_by, kind, status in db.session.execute(
-            select(Message.caused_by_id, Message.kind, Message.status).where(
-                Message.caused_by_id.in_(ids),
-                Message.kind.in_([Kind.FORWARD, Kind.TO_CONTACT, Kind.BROADCAST]),
+        for caused_by, status in db.session.execute(
+            select(Message.caused_by_id, Message.status).where(
+                Message.caused_by_id.in_(ids), Message.kind == Kind.FORWARD
             )
         ):
-            if kind == Kind.FORWARD:
-                forwards[caused_by].append(status)
-            else:
-                retried.add(caused_by)
+            forwards[caused_by].append(status)
+        retried.update(
+            db.session.scalars(select(Message.retry_of_id).where(Message.retry_of_id.in_(ids)))
+        )
     return [_entry(m, person, forwards.get(m.id, []), m.id in retried) for m in messages]
 
 

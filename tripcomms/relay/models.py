@@ -158,10 +158,16 @@ class Message(db.Model):
     # The endpoint number (a school phone, or an approved personal phone) involved.
     endpoint: Mapped[str | None] = mapped_column(String(20))
     via: Mapped[str] = mapped_column(String(8), default="sms")  # sms or web
-    # The inbound text this is the relay's reply to or forward of (for a text sent again from
-    # the inbox: the failed one it repeats). Notices to staff about a concern or a late reply
-    # are caused by no message: they hang on the concern or the escalation.
+    # The inbound text this is the relay's reply to or forward of. Notices to staff about a
+    # concern or a late reply are caused by no message: they hang on the concern or the
+    # escalation. A text sent again keeps the cause of the text it repeats.
     caused_by_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    # For a text to a parent sent again from the inbox: the failed text it repeats. A failed
+    # text is sent again at most once (a blocked attempt to send it again is not a sending and
+    # has none); the new text may fail in turn and be sent again itself.
+    retry_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id"), unique=True, index=True
+    )
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
     # Why it is here: blocked rule, review reason, command name.
     note: Mapped[str] = mapped_column(String(300), default="")
@@ -186,7 +192,8 @@ class Message(db.Model):
     trip: Mapped[Trip | None] = relationship()
     contact: Mapped[Contact | None] = relationship()
     staff: Mapped[User | None] = relationship(foreign_keys=[staff_id])
-    caused_by: Mapped[Message | None] = relationship(remote_side=[id])
+    caused_by: Mapped[Message | None] = relationship(remote_side=[id], foreign_keys=[caused_by_id])
+    retry_of: Mapped[Message | None] = relationship(remote_side=[id], foreign_keys=[retry_of_id])
 
     def __repr__(self) -> str:
         return f"<Message {self.id} {self.direction} {self.kind} {self.status}>"

@@ -288,16 +288,22 @@ def _proxy_or_conflict(trip: Trip) -> str:
     return proxy
 
 
-def _check_rules(trip: Trip, proxy: str, kind: Kind, text: str, **fields) -> None:
+def _check_rules(
+    trip: Trip, proxy: str, kind: Kind, text: str, *, retry_of: Message | None = None, **fields
+) -> None:
     violation = _content_violation(text)
     if violation is not None:
         blocked = _blocked(trip, proxy, kind, text, violation.reason, **fields)
         db.session.flush()
+        # A blocked attempt to send a failed text again was never sent, so it is no message's
+        # retry_of (a failed text is sent again at most once): the audit event names the text.
+        again = {"retry_of": retry_of.id} if retry_of is not None else {}
         record(
             fields.get("staff") or TWILIO,
             "message.blocked",
             blocked,
             rule=violation.rule,
+            **again,
             **blocked.audit_data(),
         )
         raise ContentBlocked(violation.reason, blocked)
@@ -1095,7 +1101,9 @@ FAILED_STATUSES = frozenset({Status.FAILED, Status.UNDELIVERED})
 
 def retry_message(actor: User, trip: Trip, message: Message) -> Message:
     """Send a failed text to a parent again: a new pending message to the same person, with
-    the same words, linked to the failed one (``caused_by``) and audited.
+    the same words, linked to the failed one (``retry_of``) and audited. It keeps the failed
+    text's ``caused_by`` (a ``#12`` reply sent again still answers that command): caused_by
+    is only ever the inbound text the relay answered or passed on.
 
     Each failed text can be sent again once (a one-time key, so two clicks at once make one).
     Raises NotFound when ``message`` is not a staff text to a parent on ``trip`` or the parent
@@ -1127,12 +1135,13 @@ def retry_message(actor: User, trip: Trip, message: Message) -> Message:
         )
     if recipient.opted_out:
         raise Conflict(f"#{recipient.code} {recipient.contact.name} has opted out of texts (STOP)")
-    common = {"staff": actor, "via": "web", "endpoint": None, "caused_by": message}
+    common = {"staff": actor, "via": "web", "endpoint": None, "caused_by": message.caused_by}
     _check_rules(
         trip,
         proxy,
         Kind(message.kind),
         message.body,
+        retry_of=message,
         contact=recipient.contact,
         to_number=recipient.contact.mobile,
         **common,
@@ -1144,6 +1153,7 @@ def retry_message(actor: User, trip: Trip, message: Message) -> Message:
         message.body,
         Kind(message.kind),
         broadcast_id=message.broadcast_id,
+        retry_of=message,
         **common,
     )
     db.session.flush()

@@ -29,15 +29,28 @@ def held_ids():
     70), as one query holding no NULL (so that NOT IN over it is a plain yes or no).
 
     Linked are: the message a concern is about, the messages it caused (its forwards, which
-    carry its text, and replies) and the one that caused it; for a concern about a parent's
-    thread, every message of that parent on that trip; and the texts that told the
-    safeguarding lead and the Headteacher about a concern.
+    carry its text, and replies) and the one that caused it; the texts that sent it again
+    from the inbox and the failed texts it sent again, the same words however many times; for
+    a concern about a parent's thread, every message of that parent on that trip; and the
+    texts that told the safeguarding lead and the Headteacher about a concern.
     """
     about = select(Concern.message_id).where(Concern.message_id.is_not(None))
     other = aliased(Message)
+    resent = (
+        select(other.id, other.retry_of_id)
+        .where(other.id.in_(about))
+        .cte("resent", recursive=True, nesting=True)
+    )
+    step = aliased(Message)
+    resent = resent.union(
+        select(step.id, step.retry_of_id).join(
+            resent, or_(step.retry_of_id == resent.c.id, step.id == resent.c.retry_of_id)
+        )
+    )
     return union(
         about,
         select(other.id).where(other.caused_by_id.in_(about)),
+        select(resent.c.id),
         select(other.caused_by_id).where(other.id.in_(about), other.caused_by_id.is_not(None)),
         select(other.id).join(
             Concern,

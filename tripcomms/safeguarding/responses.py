@@ -2,7 +2,9 @@
 
 A parent's text waits from the moment it arrives until a member of staff replies to that
 parent on that trip (a ``#12 ...`` from a trip phone or a reply from the web). Broadcasts are
-not replies, nor are replies a content rule blocked. Texts that staff are not to answer
+not replies, nor are replies a content rule blocked, nor replies that failed: neither reached
+the parent, who waits on from their text. A failed reply sent again from the inbox is a reply
+from when it was sent again, like any other. Texts that staff are not to answer
 (keywords, a contact marked no contact, too long to pass on) never wait. This is the one
 definition of a text still waiting for a reply: the web inbox's "waiting" badges use it for
 every trip, and late-reply flags for the trips whose relay window is open now ("during the
@@ -32,6 +34,9 @@ TOO_LONG_NOTE = "too long to relay"
 # The start of the note on a text from a parent on a "no contact" link: the office's, never
 # shown to staff.
 NO_CONTACT_NOTE = "from a contact marked no contact"
+# A staff text to a parent in one of these never reached them: it answers nothing. One still
+# on its way counts, until Twilio says it failed.
+NOT_A_REPLY = (Status.BLOCKED, Status.FAILED, Status.UNDELIVERED)
 
 
 def target() -> timedelta:
@@ -65,20 +70,20 @@ def is_reply_to(message: Message) -> bool:
     return (
         message.direction == Direction.OUT
         and message.kind == Kind.TO_CONTACT
-        and message.status != Status.BLOCKED
+        and message.status not in NOT_A_REPLY
     )
 
 
 def still_waiting_conditions() -> list:
     """A parent's text still waiting for a reply: one staff should answer, and no staff reply
-    to that parent on that trip since (at the same moment or later)."""
+    to that parent on that trip since (at the same moment or later) that has not failed."""
     reply = aliased(Message)
     replied = exists().where(
         reply.trip_id == Message.trip_id,
         reply.contact_id == Message.contact_id,
         reply.direction == Direction.OUT,
         reply.kind == Kind.TO_CONTACT,
-        reply.status != Status.BLOCKED,
+        reply.status.not_in(NOT_A_REPLY),
         reply.created_at >= Message.created_at,
     )
     return [*awaits_reply_conditions(), ~replied]
