@@ -137,7 +137,7 @@ def test_a_failed_text_sent_again_twice_at_once_goes_once(
     assert racing_flashes == [("error", "Not sent again: this text has already been sent again.")]
     to_ann = scenario.outbound(to_number=ANN)
     # The failed text, and it sent again once.
-    assert [m.caused_by_id for m in to_ann] == [None, failed.id] and to_ann[0].id == failed.id
+    assert [m.retry_of_id for m in to_ann] == [None, failed.id] and to_ann[0].id == failed.id
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(SendKey)) == 2  # send, retry
     assert audited(app, "message.retried") == 1
