@@ -48,7 +48,7 @@ from tripcomms.extensions import db
 from tripcomms.relay import operations as relay_ops
 from tripcomms.relay.gateway import gateway_from_config
 from tripcomms.relay.models import Kind, Message, Status
-from tripcomms.relay.outbox import OutboxSender, setting
+from tripcomms.relay.outbox import OutboxSender
 from tripcomms.simulator import get_simulator
 from tripcomms.trips.models import Trip
 
@@ -60,7 +60,7 @@ BODY = "The coach is running 20 minutes late; we will be back at about 15:50."
 def direct_baseline(app, clock: CreateClock, parents: list[str], trip_number: str) -> float:
     """The same texts straight through the gateway by SEND_CONCURRENCY threads."""
     mark = clock.count()
-    workers = setting(app, "SEND_CONCURRENCY")
+    workers = app.config["SEND_CONCURRENCY"]
     with gateway_from_config(app.config) as gateway, ThreadPoolExecutor(workers) as pool:
         start = time.perf_counter()
         list(pool.map(lambda to: gateway.send(to, trip_number, BODY, None), parents))

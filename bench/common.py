@@ -424,8 +424,8 @@ class CreateClock:
         self.accepted: list[tuple[float, str, str]] = []
         sim.create_message = self
 
-    def __call__(self, form: Any) -> dict[str, Any]:
-        payload = self._create(form)
+    def __call__(self, form: Any, requested_at: Any = None) -> dict[str, Any]:
+        payload = self._create(form, requested_at=requested_at)
         with self._changed:
             self.accepted.append((time.perf_counter(), str(form.get("To")), str(form.get("Body"))))
             self._changed.notify_all()
