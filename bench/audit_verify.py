@@ -13,39 +13,23 @@ output file.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import random
-import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import large_db
 
-from tripcomms.audit.models import GENESIS_HASH, chain_hash  # noqa: E402
+sys.path.insert(0, str(large_db.ROOT))
 
-CACHE = Path(tempfile.gettempdir()) / "tripcomms-bench"
+from tripcomms.audit.models import GENESIS_HASH, chain_hash
+
 KINDS = ["forward", "to_contact", "broadcast", "receipt", "copy"]
-
-
-def config_env(path: Path) -> dict:
-    return {
-        **os.environ,
-        "TRIPCOMMS_DATABASE_URL": f"sqlite:///{path}",
-        "TRIPCOMMS_SECRET_KEY": "bench",
-        "TRIPCOMMS_SMS_BACKEND": "simulator",
-        "TRIPCOMMS_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-        "TRIPCOMMS_TWILIO_AUTH_TOKEN": "bench",
-    }
 
 
 def event_data(rng: random.Random, seq: int) -> tuple[str, str, dict]:
@@ -70,16 +54,14 @@ def event_data(rng: random.Random, seq: int) -> tuple[str, str, dict]:
 def build(path: Path, events: int) -> None:
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "tripcomms", "db", "upgrade"],
-        env=config_env(path),
-        cwd=ROOT,
+        env=large_db.app_env(path),
+        cwd=large_db.ROOT,
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     rng = random.Random(70)
     start = dt.datetime(2025, 9, 1, 8, 0, tzinfo=dt.UTC)
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA synchronous=OFF")
     prev = GENESIS_HASH
 
     def rows():
@@ -107,28 +89,18 @@ def build(path: Path, events: int) -> None:
             )
             prev = digest
 
-    con.execute(
-        "INSERT INTO users (id, email, name, password_hash, active, session_token, created_at)"
-        " VALUES (1, 'head@bench.example', 'Helen Head', 'x', 1, 'x', '2025-09-01 08:00:00')"
-    )
-    con.executemany("INSERT INTO audit_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
-    con.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (events, prev))
-    con.commit()
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
+    with large_db.bulk_load(path) as con:
+        con.execute(
+            "INSERT INTO users (id, email, name, password_hash, active, session_token,"
+            " created_at) VALUES (1, 'head@bench.example', 'Helen Head', 'x', 1, 'x',"
+            " '2025-09-01 08:00:00')"
+        )
+        con.executemany("INSERT INTO audit_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+        con.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (events, prev))
 
 
 def database(events: int, fresh: bool) -> Path:
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"audit-{events}.sqlite"
-    if fresh or not path.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        started = time.perf_counter()
-        print(f"building {events:,} audit events in {path} ...", file=sys.stderr)
-        build(path, events)
-        print(f"built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return path
+    return large_db.cached("audit", events, "audit events", build, fresh)
 
 
 def run(events: int, fresh: bool, repeat: int) -> dict:
@@ -137,20 +109,11 @@ def run(events: int, fresh: bool, repeat: int) -> dict:
     times, cpu, loads, output, ok = [], [], [], "", True
     for _ in range(repeat):
         loads.append(os.getloadavg()[0])
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            command,
-            env=config_env(path),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        output = child.stdout.read().strip()
-        _, status, usage = os.wait4(child.pid, 0)
-        times.append(time.perf_counter() - started)
-        cpu.append(usage.ru_utime + usage.ru_stime)
-        if os.waitstatus_to_exitcode(status) != 0:
+        child = large_db.run_child(command, large_db.app_env(path), capture=True)
+        output = child.output
+        times.append(child.seconds)
+        cpu.append(child.cpu)
+        if child.exit_code != 0:
             ok = False
             break
     return {
@@ -171,35 +134,22 @@ def report(results: dict, output: Path | None) -> bool:
         for wall, cpu, load in zip(results["times"], results["cpu"], results["loads"], strict=True)
     )
     lines = [
-        f"## Audit chain verify, {results['events']:,} events, SQLite "
-        f"({dt.date.today().isoformat()})",
+        large_db.heading("Audit chain verify", results["events"], "events"),
         "",
-        f"`python bench/audit_verify.py --events {results['events']}` on {platform.machine()} "
-        f"{platform.system()}, Python {platform.python_version()}, SQLite "
-        f"{sqlite3.sqlite_version}, {os.cpu_count()} CPUs, shared with other work (the load "
-        f"average is given for each run). The real command, start-up included: {runs}. "
-        f"It said: `{results['output']}`.",
+        f"{large_db.command_on_host('audit_verify.py', 'events', results['events'])}, shared with "
+        f"other work (the load average is given for each run). The real command, start-up "
+        f"included: {runs}. It said: `{results['output']}`.",
         "",
         f"- Median {middle:.1f} s wall, {results['events'] / middle:,.0f} events/s; "
-        f"{statistics.median(results['cpu']):.1f} s of CPU (target < 15 s). "
-        f"**{'PASS' if fast else 'FAIL'}**",
+        f"{statistics.median(results['cpu']):.1f} s of CPU (target < 15 s). {large_db.mark(fast)}",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if output is not None:
-        with output.open("a", encoding="utf-8") as file:
-            file.write(text + "\n")
+    large_db.publish(lines, output)
     return fast
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--fresh", action="store_true", help="rebuild the cached database")
-    parser.add_argument("--output", type=Path, help="append the results to this file")
-    args = parser.parse_args()
+    args = large_db.arguments(__doc__, "events", repeat=3)
     sys.exit(0 if report(run(args.events, args.fresh, args.repeat), args.output) else 1)
 
 

@@ -14,23 +14,20 @@ baseline's. Appends its results to the output file.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import hashlib
 import os
-import platform
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import large_db
+
+sys.path.insert(0, str(large_db.ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from record_search import database  # noqa: E402
+from record_search import database
 
 RAW_QUERY = """
 SELECT m.id, m.created_at, m.trip_id, t.title, m.direction, m.kind, m.from_number,
@@ -95,14 +92,10 @@ def raw_export(db_path: str, out_path: str) -> None:
 
 def measure(command: list[str], env: dict | None = None) -> tuple[float, int]:
     """(seconds, peak RSS in bytes) of one child process."""
-    started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"{command[2:5]} failed with exit code {child.returncode}")
-    return elapsed, usage.ru_maxrss * 1024
+    child = large_db.run_child(command, env)
+    if child.exit_code != 0:
+        raise SystemExit(f"{command[2:5]} failed with exit code {child.exit_code}")
+    return child.seconds, child.peak_rss
 
 
 def digest(path: Path) -> tuple[str, int]:
@@ -117,14 +110,7 @@ def digest(path: Path) -> tuple[str, int]:
 def run(messages: int, fresh: bool) -> dict:
     db_path = database(messages, fresh)
     out = db_path.parent
-    env = {
-        **os.environ,
-        "TRIPCOMMS_DATABASE_URL": f"sqlite:///{db_path}",
-        "TRIPCOMMS_SECRET_KEY": "bench",
-        "TRIPCOMMS_SMS_BACKEND": "simulator",
-        "TRIPCOMMS_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-        "TRIPCOMMS_TWILIO_AUTH_TOKEN": "bench",
-    }
+    env = large_db.app_env(db_path)
     ours_file, raw_file = out / "export-ours.csv", out / "export-raw.csv"
     flask = [sys.executable, "-m", "flask", "--app", "tripcomms"]
     ours = measure([*flask, "audit", "export", "--output", str(ours_file)], env)
@@ -144,7 +130,10 @@ def run(messages: int, fresh: bool) -> dict:
 
 
 def report(results: dict, output: Path | None) -> bool:
-    rows = results["rows"]
+    rows, messages = results["rows"], results["messages"]
+    command = large_db.command_on_host(
+        "record_export.py", "messages", messages, sqlite_version=False
+    )
     ours_s, ours_rss = results["ours"]
     raw_s, raw_rss = results["raw"]
     ours_rate, raw_rate = rows / ours_s, rows / raw_s
@@ -152,11 +141,9 @@ def report(results: dict, output: Path | None) -> bool:
     memory_ok = ours_rss < 200 * 1024 * 1024
     rate_ok = share >= 0.30
     lines = [
-        f"## CSV export, {results['messages']:,} messages, SQLite ({dt.date.today().isoformat()})",
+        large_db.heading("CSV export", messages, "messages"),
         "",
-        f"`python bench/record_export.py --messages {results['messages']}` on "
-        f"{platform.machine()} {platform.system()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs "
+        f"{command} "
         f"(load average {os.getloadavg()[0]:.1f}, shared with other work). "
         f"Each side in its own process; peak RSS from `wait4`. "
         f"{rows:,} rows, {results['size'] / 1e6:.0f} MB of CSV; the two files are "
@@ -169,17 +156,11 @@ def report(results: dict, output: Path | None) -> bool:
         f"| raw sqlite3 cursor + csv.writer, same columns | {raw_s:.1f} | {raw_rate:,.0f} "
         f"| {raw_rss / 2**20:.0f} MB |",
         "",
-        f"- Peak RSS {ours_rss / 2**20:.0f} MB (target < 200 MB). "
-        f"**{'PASS' if memory_ok else 'FAIL'}**",
-        f"- Rate {share:.0%} of the raw cursor's (target >= 30%). "
-        f"**{'PASS' if rate_ok else 'FAIL'}**",
+        f"- Peak RSS {ours_rss / 2**20:.0f} MB (target < 200 MB). {large_db.mark(memory_ok)}",
+        f"- Rate {share:.0%} of the raw cursor's (target >= 30%). {large_db.mark(rate_ok)}",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if output is not None:
-        with output.open("a", encoding="utf-8") as file:
-            file.write(text + "\n")
+    large_db.publish(lines, output)
     return memory_ok and rate_ok and results["same"]
 
 
@@ -187,11 +168,7 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--raw":
         raw_export(sys.argv[2], sys.argv[3])
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--fresh", action="store_true", help="rebuild the cached database")
-    parser.add_argument("--output", type=Path, help="append the results to this file")
-    args = parser.parse_args()
+    args = large_db.arguments(__doc__, "messages")
     ok = report(run(args.messages, args.fresh), args.output)
     sys.exit(0 if ok else 1)
 
