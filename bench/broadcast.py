@@ -24,23 +24,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from common import (
-    CreateClock,
-    bench_config,
-    machine,
-    median,
-    migrate_fresh,
-    quiet_app,
-    seed_trip,
-    serve_in_thread,
-    sqlite_url,
-    verdict,
-)
+from common import CreateClock, machine, median, served_trip, verdict
 from sqlalchemy import func, select
 
 from tripcomms.auth.models import User
@@ -49,7 +36,6 @@ from tripcomms.relay import operations as relay_ops
 from tripcomms.relay.gateway import gateway_from_config
 from tripcomms.relay.models import Kind, Message, Status
 from tripcomms.relay.outbox import OutboxSender
-from tripcomms.simulator import get_simulator
 from tripcomms.trips.models import Trip
 
 TARGET_SECONDS = 10.0
@@ -71,28 +57,14 @@ def direct_baseline(app, clock: CreateClock, parents: list[str], trip_number: st
 
 
 def one_run(args) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="tripcomms-bench-") as tmp:
-        app = quiet_app(bench_config(sqlite_url(Path(tmp))))
-        migrate_fresh(app)
-        seeded = seed_trip(app, pupils=args.contacts // 2, phones=1)
-        sim = get_simulator(app)
-        clock = CreateClock(sim)
-        try:
-            with serve_in_thread(app) as url:
-                app.config["PUBLIC_BASE_URL"] = url
-                sim.add_number(seeded.trip_number)
-                sim.set_latency(args.latency)
-                direct = direct_baseline(app, clock, seeded.parents, seeded.trip_number)
-                figures = {"direct": direct}
-                sim.wait_idle(timeout=30)
-                figures.update(outbox_run(app, sim, clock, seeded))
-                sim.wait_idle(timeout=60)
-                figures.update(callbacks(app, sim))
-        finally:
-            sim.close()
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+    with served_trip(pupils=args.contacts // 2, latency=args.latency) as served:
+        app, sim, clock, seeded = served.app, served.sim, served.clock, served.seeded
+        direct = direct_baseline(app, clock, seeded.parents, seeded.trip_number)
+        figures = {"direct": direct}
+        sim.wait_idle(timeout=30)
+        figures.update(outbox_run(app, sim, clock, seeded))
+        sim.wait_idle(timeout=60)
+        figures.update(callbacks(app, sim))
     return figures
 
 

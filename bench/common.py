@@ -20,6 +20,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -212,6 +213,16 @@ def seed_trip(app: Flask, pupils: int, contacts_per_pupil: int = 2, phones: int 
     return Seeded(trip_id, leader_id, TRIP_NUMBER, numbers, parents)
 
 
+def seeded_app(
+    config: dict[str, Any], pupils: int, contacts_per_pupil: int = 2, phones: int = 1
+) -> tuple[Flask, Seeded]:
+    """An app on ``config``, its database emptied and migrated, and a trip seeded in it as
+    ``seed_trip`` seeds one."""
+    app = quiet_app(config)
+    migrate_fresh(app)
+    return app, seed_trip(app, pupils, contacts_per_pupil, phones)
+
+
 def stored_inbound() -> tuple[Counter, dict[str, int]]:
     """What the database holds of the texts posted in (in an app context): how many times each
     MessageSid is stored, and how many inbound texts of each kind."""
@@ -343,6 +354,46 @@ def serve_in_thread(app: Flask) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@dataclass
+class ServedTrip:
+    """What ``served_trip`` serves: the app, where, its simulator and the seeded trip."""
+
+    app: Flask
+    url: str  # where the app is served
+    sim: Any  # the app's Simulator, behind the Twilio API
+    clock: CreateClock  # notes each Messages create the simulator accepts
+    seeded: Seeded
+
+
+@contextlib.contextmanager
+def served_trip(pupils: int, latency: float, **overrides: Any) -> Iterator[ServedTrip]:
+    """An app on a fresh SQLite database in a temporary directory (``bench_config`` with
+    ``overrides``), a trip seeded with ``pupils`` x 2 parents and one school phone, served by
+    ``serve_in_thread`` with the trip number on its simulator, which adds ``latency`` seconds
+    to every API call. Afterwards the in-process sender (if any) is stopped, the simulator
+    closed and the database disposed of and removed."""
+    from tripcomms.relay.outbox import stop_in_process
+    from tripcomms.simulator import get_simulator
+
+    with tempfile.TemporaryDirectory(prefix="tripcomms-bench-") as tmp:
+        config = bench_config(sqlite_url(Path(tmp)), **overrides)
+        app, seeded = seeded_app(config, pupils=pupils, phones=1)
+        sim = get_simulator(app)
+        clock = CreateClock(sim)
+        try:
+            with serve_in_thread(app) as url:
+                app.config["PUBLIC_BASE_URL"] = url
+                sim.add_number(seeded.trip_number)
+                sim.set_latency(latency)
+                yield ServedTrip(app, url, sim, clock, seeded)
+        finally:
+            stop_in_process(app)
+            sim.close()
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
 
 
 # --- Figures ------------------------------------------------------------------------------------

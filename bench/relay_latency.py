@@ -29,33 +29,15 @@ import argparse
 import random
 import re
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import requests
-from common import (
-    CreateClock,
-    bench_config,
-    inbound_form,
-    machine,
-    migrate_fresh,
-    ms,
-    new_message_sid,
-    percentile,
-    quiet_app,
-    seed_trip,
-    serve_in_thread,
-    sqlite_url,
-    verdict,
-)
+from common import inbound_form, machine, ms, new_message_sid, percentile, served_trip, verdict
 from twilio.request_validator import RequestValidator
 
-from tripcomms.extensions import db
 from tripcomms.relay.outbox import stop_in_process
-from tripcomms.simulator import get_simulator
 
 P99_TARGET = 0.5
 FORWARD_TIMEOUT = 10.0
@@ -162,35 +144,21 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"relay latency: {args.texts} texts per phase, in-process sender")
     print(f"  machine: {machine()}")
-    with tempfile.TemporaryDirectory(prefix="tripcomms-bench-") as tmp:
-        app = quiet_app(bench_config(sqlite_url(Path(tmp)), SEND_IN_PROCESS=True))
-        migrate_fresh(app)
-        seeded = seed_trip(app, pupils=args.pupils, phones=1)
-        sim = get_simulator(app)
-        clock = CreateClock(sim)
-        try:
-            with serve_in_thread(app) as url:
-                app.config["PUBLIC_BASE_URL"] = url
-                sim.add_number(seeded.trip_number)
-                sim.set_latency(args.latency)
-                texter = Texter(
-                    url, app.config["TWILIO_AUTH_TOKEN"], seeded.parents, seeded.trip_number, clock
-                )
-                one_at_a_time(texter, 10)  # starts the sender thread; warms every cache
-                idle = report("one at a time", one_at_a_time(texter, args.texts))
-                if args.rate > 0:
-                    report(
-                        f"at {args.rate:g} texts/s",
-                        steady_rate(texter, args.texts, args.rate),
-                    )
-                stop_in_process(app)
-                sim.wait_idle(timeout=30)
-        finally:
-            stop_in_process(app)
-            sim.close()
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+    with served_trip(pupils=args.pupils, latency=args.latency, SEND_IN_PROCESS=True) as served:
+        app, seeded = served.app, served.seeded
+        texter = Texter(
+            served.url,
+            app.config["TWILIO_AUTH_TOKEN"],
+            seeded.parents,
+            seeded.trip_number,
+            served.clock,
+        )
+        one_at_a_time(texter, 10)  # starts the sender thread; warms every cache
+        idle = report("one at a time", one_at_a_time(texter, args.texts))
+        if args.rate > 0:
+            report(f"at {args.rate:g} texts/s", steady_rate(texter, args.texts, args.rate))
+        stop_in_process(app)
+        served.sim.wait_idle(timeout=30)
     if texter.failures:
         print(f"  problem: {texter.failures} texts failed or their forward never reached the API")
     return verdict(

@@ -87,16 +87,16 @@ from common import (
     gunicorn,
     inbound_form,
     machine,
-    migrate_fresh,
     ms,
     new_message_sid,
     percentile,
     process_tree_cpu,
     quiet_app,
-    seed_trip,
+    seeded_app,
     sqlite_url,
     stop_process,
     stored_inbound,
+    verdict,
     wait_for_port,
 )
 from sqlalchemy import create_engine, func, select, text
@@ -561,9 +561,7 @@ def soak(opts: Options, workdir: Path) -> Run:
         SEND_BACKOFF_SECONDS=0.5,
         SEND_BACKOFF_MAX_SECONDS=8.0,
     )
-    app = quiet_app(config)
-    migrate_fresh(app)
-    seeded = seed_trip(app, pupils=opts.contacts // 2, contacts_per_pupil=2, phones=1)
+    app, seeded = seeded_app(config, pupils=opts.contacts // 2, contacts_per_pupil=2, phones=1)
     run.phones = len(seeded.school_phones)
     env = env_for(config)
 
@@ -1177,12 +1175,11 @@ def main(argv: list[str] | None = None) -> int:
         Path(opts.report).write_text(json.dumps(figures, indent=2, default=str) + "\n")
     for problem in problems:
         print(f"  problem: {problem}")
-    passed = not problems
-    print(
-        f"{'PASS' if passed else 'FAIL'}: every text stored once, every message delivered, "
-        "duplicates only from the kill, no 5xx, the audit chain verifies"
+    return verdict(
+        not problems,
+        "every text stored once, every message delivered, duplicates only from the kill, "
+        "no 5xx, the audit chain verifies",
     )
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

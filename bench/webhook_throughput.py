@@ -46,13 +46,11 @@ from common import (
     inbound_form,
     machine,
     median,
-    migrate_fresh,
     ms,
     new_message_sid,
     percentile,
     process_tree_cpu,
-    quiet_app,
-    seed_trip,
+    seeded_app,
     sqlite_url,
     stored_inbound,
     verdict,
@@ -251,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         trip_port, bare_port = free_port(), free_port()
         base = f"http://127.0.0.1:{trip_port}"
         config = bench_config(sqlite_url(tmp), PUBLIC_BASE_URL=base, SEND_IN_PROCESS=False)
-        app = quiet_app(config)
-        migrate_fresh(app)
-        seeded = seed_trip(app, pupils=args.pupils, phones=args.phones)
+        app, seeded = seeded_app(config, pupils=args.pupils, phones=args.phones)
         bare_db = tmp / "bare.sqlite"
         create_schema(str(bare_db))
 
