@@ -5,6 +5,7 @@ These run on SQLite files of their own, whichever database the rest of the suite
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import subprocess
 import sys
@@ -151,6 +152,20 @@ print("holding", flush=True)
 sys.stdin.readline()
 connection.commit()
 """
+
+
+def test_a_connection_dropped_without_closing_lets_the_next_writer_in(database, monkeypatch):
+    monkeypatch.setattr(sqlite_writes, "BUSY_TIMEOUT", 2.0)
+    dropped = connect(database)
+    dropped.execute("INSERT INTO notes (text) VALUES ('never committed')")
+    assert dropped._writer.held
+    del dropped
+    gc.collect()
+    second = Writer(database, "next")
+    second.start()
+    second.join(10)
+    assert second.error is None, second.error
+    assert count(database) == 1
 
 
 def test_a_write_outside_a_transaction_lets_the_lock_go_at_once(database):

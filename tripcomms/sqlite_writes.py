@@ -12,7 +12,8 @@ A writer that finds it taken tries again after 20 microseconds, doubling up to 0
 own locking is still what keeps the database consistent; this lock only orders the writers,
 and a connection that cannot get it within the busy timeout fails as SQLite would ("database
 is locked"). Readers never touch it. It works across processes and threads: each connection
-has its own open file, and ``flock`` locks belong to the open file.
+has its own open file, and ``flock`` locks belong to the open file; within a process, threads
+wait for each other on a thread lock first, which wakes the next one at once.
 
 Checkpoints (copying the write-ahead log back into the database) are the other half. SQLite
 runs one inside the commit that takes the log past 1,000 pages, a few milliseconds every few
@@ -32,6 +33,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -66,11 +68,27 @@ def lock_path(database: str) -> str:
     return f"{database}-writer"
 
 
+_in_process: dict[str, threading.Lock] = {}
+_in_process_guard = threading.Lock()
+
+
+def _process_lock(path: str) -> threading.Lock:
+    """The lock that this process's threads take, in turn, before the lock file."""
+    with _in_process_guard:
+        return _in_process.setdefault(os.path.realpath(path), threading.Lock())
+
+
 class _WriterLock:
-    """One connection's handle on the writers' lock file."""
+    """One connection's handle on the writers' lock file.
+
+    Threads of one process first wait for each other on a thread lock (woken at once when it
+    is let go); only the thread holding it tries the file, polling while another process
+    writes.
+    """
 
     def __init__(self, path: str) -> None:
         self.held = False
+        self.local = _process_lock(path)
         try:
             # flock needs no write permission: whoever can read the file can queue.
             self.fd: int | None = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -79,16 +97,22 @@ class _WriterLock:
             self.fd = None
 
     def acquire(self, timeout: float) -> None:
-        if self.fd is None:
+        if self.fd is None or self.held:
             return
+        deadline = time.monotonic() + timeout
+        if not self.local.acquire(timeout=timeout):
+            raise sqlite3.OperationalError("database is locked")
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._wait(timeout)
+            try:
+                self._wait(deadline)
+            except BaseException:
+                self.local.release()
+                raise
         self.held = True
 
-    def _wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def _wait(self, deadline: float) -> None:
         pause = FIRST_PAUSE
         while True:
             time.sleep(pause)
@@ -103,13 +127,21 @@ class _WriterLock:
     def release(self) -> None:
         if self.held:
             self.held = False
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            finally:
+                self.local.release()
 
     def close(self) -> None:
         self.release()
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+    def __del__(self) -> None:
+        # A connection dropped without close() (never through the pool) must not keep the
+        # line waiting.
+        self.close()
 
 
 class QueuedWriterCursor(sqlite3.Cursor):
