@@ -77,6 +77,18 @@ def _locked(approval: PersonalPhoneApproval) -> PersonalPhoneApproval:
     return fresh
 
 
+def _lock_requests(trip: Trip) -> None:
+    """Make requests for the same trip take turns until this transaction ends, so that a
+    request sent twice at once (a double click) finds the first one and is refused: a row lock
+    on the trip on PostgreSQL; on SQLite a write, which takes the database's write lock and
+    starts from what the writer before committed."""
+    table = Trip.__table__
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(table).where(table.c.id == trip.id).values(id=table.c.id))
+    else:
+        db.session.execute(select(table.c.id).where(table.c.id == trip.id).with_for_update())
+
+
 def _check_decider(actor: Actor, approval: PersonalPhoneApproval) -> User:
     """The Headteacher, and not the owner of the phone. Raises PolicyError."""
     if not isinstance(actor, User) or not actor.has_role(Role.HEAD):
@@ -169,6 +181,7 @@ def request_approval(
         )
     reason = _clean(reason, "reason", "a reason", required=True)
     starts, ends = _window(trip, starts_at, ends_at, at)
+    _lock_requests(trip)
     clash = db.session.scalar(
         select(PersonalPhoneApproval).where(
             PersonalPhoneApproval.trip_id == trip.id,
