@@ -100,9 +100,13 @@ def is_clash(err: IntegrityError) -> bool:
     )
 
 
-def roll_back_clash(err: IntegrityError) -> None:
-    """Roll back after a clash, and log it at warning level by the constraint's name (the
-    database's own message holds the values, which may be a parent's number or a text)."""
+def refuse_clash(err: IntegrityError, refused: str | None = None) -> str:
+    """After an IntegrityError at a flush or commit: re-raise it unless it is a clash; else
+    roll back, log it at warning level by the constraint's name (the database's own message
+    holds the values, which may be a parent's number or a text) and return the refusal to
+    show, after ``refused`` or "Not saved"."""
+    if not is_clash(err):
+        raise err
     db.session.rollback()
     diag = getattr(err.orig, "diag", None)
     # SQLite says "UNIQUE constraint failed: table.column", names only.
@@ -112,6 +116,7 @@ def roll_back_clash(err: IntegrityError) -> None:
         request.endpoint,
         constraint,
     )
+    return f"{refused or 'Not saved'}: {CLASH}."
 
 
 def carry_out(
@@ -149,41 +154,32 @@ def carry_out(
     """
     if (form is None or flashed) and callable(redirect_to):
         raise TypeError("a refusal that is flashed needs an address to go back to")
-    try:
-        result = operation()
-        db.session.commit()
-    except DomainError as err:
-        if err.keeps_written:
+    # A keyed operation has a second try after a clash; anything else has one.
+    for last_try in (False, True) if keyed else (True,):
+        try:
+            result = operation()
             db.session.commit()
-        else:
-            db.session.rollback()
-        if form is not None and not isinstance(err, flashed):
-            apply_domain_error(form, err, field)
-            return None
-        flash(f"{refused}: {err.message}." if refused else sentence(err), "error")
-        return redirect(redirect_to, code=303)
-    except IntegrityError as err:
-        if not is_clash(err):
-            raise
-        roll_back_clash(err)
-        if keyed:
-            return carry_out(
-                operation,
-                success=success,
-                redirect_to=redirect_to,
-                form=form,
-                field=field,
-                refused=refused,
-                flashed=flashed,
-                then=then,
-            )
-        message = f"{refused or 'Not saved'}: {CLASH}."
-        if form is not None:
-            # On ``field``, as a refusal that names no field, else on the whole form.
-            apply_domain_error(form, Conflict(message), field)
-            return None
-        flash(message, "error")
-        return redirect(redirect_to, code=303)
+            break
+        except DomainError as err:
+            if err.keeps_written:
+                db.session.commit()
+            else:
+                db.session.rollback()
+            if form is not None and not isinstance(err, flashed):
+                apply_domain_error(form, err, field)
+                return None
+            flash(f"{refused}: {err.message}." if refused else sentence(err), "error")
+            return redirect(redirect_to, code=303)
+        except IntegrityError as err:
+            message = refuse_clash(err, refused)
+            if not last_try:
+                continue
+            if form is not None:
+                # On ``field``, as a refusal that names no field, else on the whole form.
+                apply_domain_error(form, Conflict(message), field)
+                return None
+            flash(message, "error")
+            return redirect(redirect_to, code=303)
     if then is not None:
         then(result)
     if success is not None:

@@ -20,15 +20,7 @@ from tripcomms.auth.access import one_or_404, role_required
 from tripcomms.auth.models import Role, User
 from tripcomms.errors import Conflict, DomainError, InvalidInput
 from tripcomms.extensions import db
-from tripcomms.forms import (
-    CLASH,
-    FIRST_DAY,
-    LAST_DAY,
-    apply_domain_error,
-    carry_out,
-    is_clash,
-    roll_back_clash,
-)
+from tripcomms.forms import FIRST_DAY, LAST_DAY, apply_domain_error, carry_out, refuse_clash
 from tripcomms.listing import listing, listing_url
 from tripcomms.localtime import LONDON, parse_local, to_local
 from tripcomms.phones import (
@@ -212,10 +204,7 @@ def import_phones():
             apply_domain_error(form, err, "file")
         except IntegrityError as err:
             # A phone of the file was added (or imported) by someone else at the same moment.
-            if not is_clash(err):
-                raise
-            roll_back_clash(err)
-            apply_domain_error(form, Conflict(f"Not imported: {CLASH}."), "file")
+            apply_domain_error(form, Conflict(refuse_clash(err, "Not imported")), "file")
         else:
             flash(f"Imported {len(added)} phone{'s' if len(added) != 1 else ''}.", "success")
             return redirect(url_for("phones.phones"), code=303)

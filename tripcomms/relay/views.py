@@ -18,7 +18,7 @@ from tripcomms.auth.access import role_required
 from tripcomms.auth.models import Role, User
 from tripcomms.errors import DomainError
 from tripcomms.extensions import db
-from tripcomms.forms import CLASH, Form, carry_out, is_clash, roll_back_clash
+from tripcomms.forms import Form, carry_out, refuse_clash
 from tripcomms.listing import paged, sorted_by
 from tripcomms.main import home_section
 from tripcomms.relay import numbers
@@ -203,10 +203,7 @@ def number_sync():
         flash(f"Could not read the numbers from Twilio: {err}.", "error")
     except IntegrityError as err:
         # Another sync (or "Add") registered one of the new numbers at the same moment.
-        if not is_clash(err):
-            raise
-        roll_back_clash(err)
-        flash(f"Not saved: {CLASH}.", "error")
+        flash(refuse_clash(err), "error")
     else:
         flash(f"{len(lines)} numbers now send their texts to tripcomms.", "success")
     return redirect(url_for("relay.number_admin"), code=303)

@@ -14,7 +14,7 @@ from tripcomms.auth.models import Role, User
 from tripcomms.csvfiles import ImportRejected
 from tripcomms.errors import DomainError
 from tripcomms.extensions import db
-from tripcomms.forms import CLASH, apply_domain_error, carry_out, is_clash, roll_back_clash
+from tripcomms.forms import apply_domain_error, carry_out, refuse_clash
 from tripcomms.listing import page_of, paged, sorted_by
 from tripcomms.localtime import local_to_utc, utc_to_local_naive
 from tripcomms.main import home_section
@@ -175,11 +175,8 @@ def roster(trip_id: int):
         except IntegrityError as err:
             # Another import (this file twice, or a parent new to both of two trips' rosters)
             # added the same parent at the same moment.
-            if not is_clash(err):
-                raise
-            roll_back_clash(err)
             report = None
-            form.roster.errors = [*form.roster.errors, f"Not imported: {CLASH}."]
+            form.roster.errors = [*form.roster.errors, refuse_clash(err, "Not imported")]
     status = 422 if errors or form.errors else 200
     return render_template(
         "trips/roster.html", trip=trip, form=form, report=report, errors=errors
