@@ -35,6 +35,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -148,24 +149,10 @@ class QueuedWriterCursor(sqlite3.Cursor):
     connection: QueuedWriterConnection
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        connection = self.connection
-        if not connection.in_transaction:
-            connection._before(sql)
-            try:
-                return super().execute(sql, parameters)
-            finally:
-                connection._after()
-        return super().execute(sql, parameters)
+        return self.connection._run(super().execute, sql, parameters)
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
-        connection = self.connection
-        if not connection.in_transaction:
-            connection._before(sql)
-            try:
-                return super().executemany(sql, seq_of_parameters)
-            finally:
-                connection._after()
-        return super().executemany(sql, seq_of_parameters)
+        return self.connection._run(super().executemany, sql, seq_of_parameters)
 
     def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
         # A script commits what is pending first and may write anything: take the lock for it.
@@ -191,6 +178,16 @@ class QueuedWriterConnection(sqlite3.Connection):
         self._writes = 0
         if self._writer.fd is not None:
             super().execute("PRAGMA wal_autocheckpoint=0")
+
+    def _run(self, execute: Callable[[str, Any], sqlite3.Cursor], sql: str, parameters: Any):
+        """Run one statement, taking the lock first if it starts a write transaction."""
+        if self.in_transaction:
+            return execute(sql, parameters)
+        self._before(sql)
+        try:
+            return execute(sql, parameters)
+        finally:
+            self._after()
 
     def _before(self, sql: str) -> None:
         """Before a statement run outside a transaction: a write takes the lock first."""
