@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -146,3 +148,39 @@ def meanwhile(monkeypatch, app, owner: object, name: str, other) -> list[bool]:
 
     monkeypatch.setattr(owner, name, patched)
     return ran
+
+
+def at_once(app, requests: dict[str, Callable[[], Callable[[], object]]]) -> dict[str, object]:
+    """Run requests at the same moment, as two people pressing a button together would.
+
+    Each runs in a thread with an app context of its own (its own session and connection, as
+    in two worker processes). Each value of ``requests`` is called first, to load what the
+    request needs, and returns its action; when every load has committed, the actions start
+    together, and each is committed (or rolled back) after. Returns, by name, what each action
+    returned or the exception it raised.
+    """
+    barrier = threading.Barrier(len(requests), timeout=30)
+    results: dict[str, object] = {}
+
+    def run(name: str, load: Callable[[], Callable[[], object]]) -> None:
+        with app.app_context():
+            try:
+                action = load()
+                db.session.commit()  # each request starts its own transaction
+                barrier.wait()
+                result = action()
+                db.session.commit()
+                results[name] = result
+            except Exception as err:  # a Conflict, or anything else for the assertion to show
+                db.session.rollback()
+                results[name] = err
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=item) for item in requests.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return results

@@ -3,11 +3,10 @@ say): the lock on the request makes the second wait and then see the first decis
 exactly one decision is made and audited. A request sent twice at once (a double click) makes
 one request: the lock on the trip makes the second wait and then find the first."""
 
-import threading
-
 from sqlalchemy import func, select
 
 from tests.approvals.staff import LEADER_OWN
+from tests.helpers import at_once
 from tripcomms.approvals import operations as ops
 from tripcomms.approvals.models import PersonalPhoneApproval
 from tripcomms.audit.operations import verify_chain
@@ -19,38 +18,28 @@ from tripcomms.trips.models import Trip
 
 def test_two_decisions_at_the_same_moment(app, people):
     approval_id = people.ask()
-    barrier = threading.Barrier(2, timeout=30)
-    results: dict[str, object] = {}
 
-    def decide(name: str, head_id: int) -> None:
-        with app.app_context():
-            try:
-                approval = db.session.get(PersonalPhoneApproval, approval_id)
-                head = db.session.get(User, head_id)
-                assert approval.state == "pending"  # both read it pending
-                db.session.commit()
-                barrier.wait()
-                if name == "approve":
-                    ops.approve(head, approval)
-                else:
-                    ops.deny(head, approval, "Take a school phone")
-                db.session.commit()
-                results[name] = approval.state
-            except Exception as err:  # a Conflict, or anything else for the assertion to show
-                db.session.rollback()
-                results[name] = err
-            finally:
-                db.session.remove()
+    def decide(name: str, head_id: int):
+        approval = db.session.get(PersonalPhoneApproval, approval_id)
+        head = db.session.get(User, head_id)
+        assert approval.state == "pending"  # both read it pending
 
-    threads = [
-        threading.Thread(target=decide, args=("approve", people.head.id)),
-        threading.Thread(target=decide, args=("deny", people.deputy.id)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+        def act():
+            if name == "approve":
+                ops.approve(head, approval)
+            else:
+                ops.deny(head, approval, "Take a school phone")
+            return approval.state
+
+        return act
+
+    results = at_once(
+        app,
+        {
+            "approve": lambda: decide("approve", people.head.id),
+            "deny": lambda: decide("deny", people.deputy.id),
+        },
+    )
 
     wins = {name: r for name, r in results.items() if not isinstance(r, Exception)}
     losses = [r for r in results.values() if isinstance(r, Conflict)]
@@ -65,33 +54,13 @@ def test_two_decisions_at_the_same_moment(app, people):
 
 
 def test_one_request_sent_twice_at_the_same_moment(app, people):
-    barrier = threading.Barrier(2, timeout=30)
-    results: dict[str, object] = {}
+    def ask():
+        leader = db.session.get(User, people.leader.id)
+        trip = db.session.get(Trip, people.trip_id)
+        reason = "Both school phones are with group B"
+        return lambda: ops.request_approval(leader, trip, leader, LEADER_OWN, reason).id
 
-    def ask(name: str) -> None:
-        with app.app_context():
-            try:
-                leader = db.session.get(User, people.leader.id)
-                trip = db.session.get(Trip, people.trip_id)
-                db.session.commit()
-                barrier.wait()
-                approval = ops.request_approval(
-                    leader, trip, leader, LEADER_OWN, "Both school phones are with group B"
-                )
-                db.session.commit()
-                results[name] = approval.id
-            except Exception as err:  # a Conflict, or anything else for the assertion to show
-                db.session.rollback()
-                results[name] = err
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=ask, args=(name,)) for name in ("first", "second")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    results = at_once(app, {"first": ask, "second": ask})
 
     made = [r for r in results.values() if isinstance(r, int)]
     refused = [r for r in results.values() if isinstance(r, Conflict)]

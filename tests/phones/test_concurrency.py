@@ -7,12 +7,10 @@ taken away both pass the checks, and the partial unique index refuses the second
 way the loser gets the same clear Conflict.
 """
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import FACTORY
+from tests.helpers import FACTORY, at_once
 from tripcomms.audit.operations import verify_chain
 from tripcomms.auth.models import User
 from tripcomms.errors import Conflict
@@ -32,35 +30,15 @@ def test_two_issues_of_one_phone_at_the_same_moment(app, factory, pool, monkeypa
     zoo = factory.trip(teacher, title="Year 5 Zoo")
     phone_id = pool.phone("Trip phone 3")
 
-    barrier = threading.Barrier(2, timeout=30)
-    results: dict[str, object] = {}
+    def issue(trip_id: int, holder_id: int):
+        phone = db.session.get(Phone, phone_id)
+        trip = db.session.get(Trip, trip_id)
+        holder = db.session.get(User, holder_id)
+        return lambda: ops.issue_loan(FACTORY, phone, trip, holder).id
 
-    def issue(name: str, trip_id: int, holder_id: int) -> None:
-        with app.app_context():
-            try:
-                phone = db.session.get(Phone, phone_id)
-                trip = db.session.get(Trip, trip_id)
-                holder = db.session.get(User, holder_id)
-                db.session.commit()  # each request starts its own transaction
-                barrier.wait()
-                loan = ops.issue_loan(FACTORY, phone, trip, holder)
-                db.session.commit()
-                results[name] = loan.id
-            except Exception as err:  # a Conflict, or anything else for the assertion to show
-                db.session.rollback()
-                results[name] = err
-            finally:
-                db.session.remove()
-
-    threads = [
-        threading.Thread(target=issue, args=("museum", museum, leader.id)),
-        threading.Thread(target=issue, args=("zoo", zoo, teacher.id)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    results = at_once(
+        app, {"museum": lambda: issue(museum, leader.id), "zoo": lambda: issue(zoo, teacher.id)}
+    )
 
     wins = {name: r for name, r in results.items() if isinstance(r, int)}
     losses = {name: r for name, r in results.items() if isinstance(r, Conflict)}
@@ -90,33 +68,13 @@ def test_two_bookings_of_one_phone_at_the_same_moment(app, factory, pool):
     museum = factory.trip(factory.user("leader"), title="Year 6 Museum")
     zoo = factory.trip(factory.user("leader"), title="Year 5 Zoo")
     phone_id = pool.phone("Trip phone 3")
-    barrier = threading.Barrier(2, timeout=30)
-    results: dict[str, object] = {}
 
-    def book(name: str, trip_id: int) -> None:
-        with app.app_context():
-            try:
-                phone = db.session.get(Phone, phone_id)
-                trip = db.session.get(Trip, trip_id)
-                db.session.commit()
-                barrier.wait()
-                [booking] = ops.book_phones(FACTORY, trip, phones=[phone])
-                db.session.commit()
-                results[name] = booking.id
-            except Exception as err:  # a Conflict, or anything else for the assertion to show
-                db.session.rollback()
-                results[name] = err
-            finally:
-                db.session.remove()
+    def book(trip_id: int):
+        phone = db.session.get(Phone, phone_id)
+        trip = db.session.get(Trip, trip_id)
+        return lambda: ops.book_phones(FACTORY, trip, phones=[phone])[0].id
 
-    threads = [
-        threading.Thread(target=book, args=("museum", museum)),
-        threading.Thread(target=book, args=("zoo", zoo)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = at_once(app, {"museum": lambda: book(museum), "zoo": lambda: book(zoo)})
     wins = [r for r in results.values() if isinstance(r, int)]
     losses = [r for r in results.values() if isinstance(r, Conflict)]
     assert len(wins) == 1 and len(losses) == 1, results
