@@ -21,6 +21,7 @@ from tripcomms.auth.models import Role, User
 from tripcomms.extensions import db
 from tripcomms.localtime import to_local
 from tripcomms.relay.models import (
+    FAILED_STATUSES,
     FINAL_STATUSES,
     Broadcast,
     Direction,
@@ -32,7 +33,7 @@ from tripcomms.relay.models import (
     Status,
 )
 from tripcomms.relay.numbers import relay_window, trip_number
-from tripcomms.relay.operations import FAILED_STATUSES, RETRYABLE_KINDS
+from tripcomms.relay.operations import RETRYABLE_KINDS
 from tripcomms.safeguarding.responses import NO_CONTACT_NOTE, target, waiting_since
 from tripcomms.trips.access import visible_trips
 from tripcomms.trips.models import Contact, ContactLink, Pupil, Trip, TripContact, TripPupil

@@ -104,6 +104,8 @@ class Status(StrEnum):
 
 
 FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED})
+# A text that Twilio could not get to the phone.
+FAILED_STATUSES = frozenset({Status.FAILED, Status.UNDELIVERED})
 # Order of Twilio's statuses: a callback never moves a message backwards.
 STATUS_RANK = {
     Status.PENDING: 0,

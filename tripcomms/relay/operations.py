@@ -35,6 +35,7 @@ from tripcomms.relay.endpoints import (
     school_numbers,
 )
 from tripcomms.relay.models import (
+    FAILED_STATUSES,
     FINAL_STATUSES,
     STATUS_RANK,
     Broadcast,
@@ -1096,7 +1097,6 @@ def broadcast_from_web(actor: User, trip: Trip, body: str, *, request_key: str) 
 
 
 RETRYABLE_KINDS = frozenset({Kind.TO_CONTACT, Kind.BROADCAST})
-FAILED_STATUSES = frozenset({Status.FAILED, Status.UNDELIVERED})
 
 
 def retry_message(actor: User, trip: Trip, message: Message) -> Message:

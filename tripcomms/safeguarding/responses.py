@@ -23,7 +23,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import aliased, selectinload
 
 from tripcomms.extensions import db
-from tripcomms.relay.models import Direction, Kind, Message, Status
+from tripcomms.relay.models import FAILED_STATUSES, Direction, Kind, Message, Status
 from tripcomms.trips.models import Trip
 from tripcomms.types import utcnow
 
@@ -36,7 +36,7 @@ TOO_LONG_NOTE = "too long to relay"
 NO_CONTACT_NOTE = "from a contact marked no contact"
 # A staff text to a parent in one of these never reached them: it answers nothing. One still
 # on its way counts, until Twilio says it failed.
-NOT_A_REPLY = (Status.BLOCKED, Status.FAILED, Status.UNDELIVERED)
+NOT_A_REPLY = (Status.BLOCKED, *FAILED_STATUSES)
 
 
 def target() -> timedelta:
